@@ -1,0 +1,1 @@
+"""Shared kernel: errors, secret handling, time. Imports nothing from the other layers."""

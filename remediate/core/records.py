@@ -1,0 +1,24 @@
+"""The journal's record types, shared by the steps that write records and the engine."""
+
+from __future__ import annotations
+
+
+class RecordType:
+    """The record types, one constant each, so readers and writers agree on spelling."""
+
+    INCIDENT_OPENED = "incident.opened"
+    STEP_STARTED = "step.started"
+    STEP_PLANNED = "step.planned"
+    STEP_FINISHED = "step.finished"
+    STEP_FAILED = "step.failed"
+    ANSWER = "answer"
+    AWS_INTENT = "aws.intent"
+    AWS_RESULT = "aws.result"
+    EVENTS = "evidence.events"
+    SENDING = "evidence.sending"
+    FINDING = "finding"
+    VERDICT = "verdict"
+    GAP = "gap"
+    CHECK = "check"
+    NOTE = "note"
+    REPORT_WRITTEN = "report.written"
