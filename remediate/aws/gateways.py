@@ -1,0 +1,36 @@
+"""The set of gateways a run uses, all sharing one session and client cache."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from remediate.aws.base import ClientFactory
+from remediate.aws.cloudtrail import CloudTrailGateway
+from remediate.aws.iam import IamGateway
+from remediate.aws.secretsmanager import SecretsManagerGateway
+from remediate.aws.ses import SesGateway
+from remediate.aws.sts import StsGateway
+
+if TYPE_CHECKING:
+    import boto3
+
+
+class AwsGateways:
+    def __init__(self, session: boto3.Session, *, user_agent_extra: str = "") -> None:
+        self.clients = ClientFactory(session, user_agent_extra=user_agent_extra)
+        self.iam = IamGateway(self.clients)
+        self.sts = StsGateway(self.clients)
+        self.ses = SesGateway(self.clients)
+        self.secretsmanager = SecretsManagerGateway(self.clients)
+        self.cloudtrail = CloudTrailGateway(self.clients)
+
+    @property
+    def default_region(self) -> str:
+        return self.clients.default_region
+
+
+def make_session(profile: str | None = None, region: str | None = None) -> boto3.Session:
+    """Build the operator's session from boto3's own configuration (profiles, SSO, env)."""
+    import boto3
+
+    return boto3.Session(profile_name=profile, region_name=region)
