@@ -1,0 +1,1 @@
+"""Playbook loading, the runner, the incident journal and the step registry."""

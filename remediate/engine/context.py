@@ -1,0 +1,201 @@
+"""The engine's implementation of StepContext: every question, call and result is journaled."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from remediate.aws.gateways import AwsGateways
+from remediate.core.errors import AwsCallError
+from remediate.core.interaction import AnswerValue, Console, Question
+from remediate.core.secrets import SecretValue
+from remediate.core.timeutil import Clock
+from remediate.engine.answers import AnswerPolicy, AnswerSource
+from remediate.engine.incident import IncidentDir
+from remediate.engine.journal import Journal, RecordType
+from remediate.steps.base import PlannedCall, ReceiptT, StepSpec
+
+ReportWriter = Callable[[Path], list[Path]]
+
+log = logging.getLogger(__name__)
+
+
+class RunContext:
+    def __init__(
+        self,
+        *,
+        incident: IncidentDir | None,
+        incident_id: str,
+        journal: Journal,
+        gateways: AwsGateways,
+        console: Console,
+        policy: AnswerPolicy,
+        access_key_id: str,
+        regions: tuple[str, ...] = (),
+        dry_run: bool = False,
+        clock: Clock,
+        sleep: Callable[[float], None] = time.sleep,
+        report_writer: ReportWriter | None = None,
+    ) -> None:
+        self.incident = incident
+        self._incident_id = incident_id
+        self.journal = journal
+        self._gateways = gateways
+        self._console = console
+        self.policy = policy
+        self._access_key_id = access_key_id
+        self._regions = regions
+        self._dry_run = dry_run
+        self._clock = clock
+        self._sleep = sleep
+        self._report_writer = report_writer
+        self._secrets: dict[str, SecretValue] = {}
+        self._spec: StepSpec | None = None
+
+    # Properties of the StepContext protocol.
+
+    @property
+    def incident_id(self) -> str:
+        return self._incident_id
+
+    @property
+    def access_key_id(self) -> str:
+        return self._access_key_id
+
+    @property
+    def step_id(self) -> str:
+        return self._spec.id if self._spec else "incident"
+
+    @property
+    def dry_run(self) -> bool:
+        return self._dry_run
+
+    @property
+    def aws(self) -> AwsGateways:
+        return self._gateways
+
+    @property
+    def console(self) -> Console:
+        return self._console
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return self._regions
+
+    def enter_step(self, spec: StepSpec) -> None:
+        self._spec = spec
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def sleep(self, seconds: float) -> None:
+        self._sleep(seconds)
+
+    def output_of(self, kind: str) -> Mapping[str, Any]:
+        record = self.journal.last(RecordType.STEP_FINISHED, kind=kind)
+        outputs = record.get("outputs") if record else None
+        return outputs if isinstance(outputs, dict) else {}
+
+    def ask(self, question: Question) -> AnswerValue:
+        earlier = self.journal.last(RecordType.ANSWER, question=question.id)
+        if earlier is not None:
+            value: AnswerValue = earlier.get("value")
+            self._console.info(f"{question.message} {_show(value)} (answered earlier)")
+            return value
+        value, source = self.policy.resolve(question)
+        if source != AnswerSource.PROMPT:
+            self._console.info(f"{question.message} {_show(value)} ({source})")
+        self.journal.append(
+            RecordType.ANSWER, step=self.step_id, question=question.id, value=value, source=source
+        )
+        return value
+
+    def mutate(
+        self,
+        call: PlannedCall,
+        action: Callable[[], ReceiptT],
+        describe: Callable[[ReceiptT], Mapping[str, Any]] | None = None,
+    ) -> ReceiptT:
+        if self._dry_run:
+            raise RuntimeError(
+                f"a dry run reached a mutating call: {call.service} {call.operation}"
+            )
+        step = self.step_id
+        call_id = f"{step}#{len(self.journal.of_type(RecordType.AWS_INTENT)) + 1}"
+        self.journal.append(RecordType.AWS_INTENT, step=step, call_id=call_id, **call.as_record())
+        log.debug("call %s: %s %s on %s", call_id, call.service, call.operation, call.resource)
+        try:
+            receipt = action()
+        except AwsCallError as error:
+            log.debug("call %s failed: %s (request ID %s)", call_id, error.code, error.request_id)
+            self.journal.append(
+                RecordType.AWS_RESULT,
+                step=step,
+                call_id=call_id,
+                ok=False,
+                request_id=error.request_id,
+                error_code=error.code,
+                error=error.message,
+            )
+            raise
+        details = dict(describe(receipt)) if describe else {}
+        log.debug("call %s succeeded (request ID %s)", call_id, receipt.request_id)
+        self.journal.append(
+            RecordType.AWS_RESULT,
+            step=step,
+            call_id=call_id,
+            ok=True,
+            request_id=receipt.request_id,
+            details=details,
+        )
+        return receipt
+
+    def completed_calls(self, operation: str) -> list[Mapping[str, Any]]:
+        intents = {
+            record.get("call_id"): record
+            for record in self.journal.of_type(RecordType.AWS_INTENT)
+            if record.get("operation") == operation
+        }
+        return [
+            {**(record.get("details") or {}), "call_id": record.get("call_id")}
+            for record in self.journal.of_type(RecordType.AWS_RESULT)
+            if record.get("ok") and record.get("call_id") in intents
+        ]
+
+    def record(self, record_type: str, **fields: Any) -> None:
+        self.journal.append(record_type, step=self.step_id, **fields)
+
+    def record_gap(
+        self, source: str, reason: str, *, region: str | None = None, standing: bool = False
+    ) -> None:
+        self.journal.append(
+            RecordType.GAP,
+            step=self.step_id,
+            source=source,
+            region=region,
+            reason=reason,
+            standing=standing,
+        )
+
+    def keep_secret(self, name: str, value: SecretValue) -> None:
+        self._secrets[name] = value
+
+    def secret(self, name: str) -> SecretValue | None:
+        return self._secrets.get(name)
+
+    def write_reports(self) -> list[Path]:
+        if self.incident is None or self._report_writer is None:
+            return []
+        return self._report_writer(self.incident.path)
+
+
+def _show(value: AnswerValue) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(value) or "(none)"
+    return value

@@ -1,0 +1,171 @@
+"""The append-only incident journal: one JSON object a line, each line fsynced.
+
+Every record carries the schema version, a sequence number and a UTC time.
+A line is written with one write() on a file opened for appending and then
+fsynced, so a crash leaves at most a torn last line, which `read_journal`
+reports instead of guessing at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from remediate.core.errors import IncidentDirError
+from remediate.core.records import RecordType
+from remediate.core.secrets import registry
+from remediate.core.timeutil import Clock, format_timestamp
+
+SCHEMA_VERSION = 1
+JOURNAL_NAME = "journal.jsonl"
+FILE_MODE = 0o600
+
+__all__ = ["JOURNAL_NAME", "SCHEMA_VERSION", "Journal", "Record", "RecordType", "read_journal"]
+
+
+@dataclass(frozen=True)
+class Record:
+    seq: int
+    time: str
+    type: str
+    fields: dict[str, Any]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    @property
+    def step(self) -> str | None:
+        step = self.fields.get("step")
+        return str(step) if step is not None else None
+
+
+class Journal:
+    """Appends records to `journal.jsonl` in an incident directory, or keeps them in memory.
+
+    A dry run uses an in-memory journal, so that it leaves nothing on disk that
+    could later be mistaken for an action.
+    """
+
+    def __init__(
+        self, path: Path | None, clock: Clock, records: list[Record] | None = None
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        self._records: list[Record] = list(records or [])
+
+    @classmethod
+    def open(cls, directory: Path, clock: Clock) -> Journal:
+        path = directory / JOURNAL_NAME
+        records = list(read_journal(path)) if path.exists() else []
+        return cls(path, clock, records)
+
+    @classmethod
+    def in_memory(cls, clock: Clock) -> Journal:
+        return cls(None, clock)
+
+    @property
+    def records(self) -> list[Record]:
+        return list(self._records)
+
+    def append(self, record_type: str, **fields: Any) -> Record:
+        record = Record(
+            seq=len(self._records) + 1,
+            time=format_timestamp(self._clock()),
+            type=record_type,
+            fields=fields,
+        )
+        line = json.dumps(
+            {"schema": SCHEMA_VERSION, "seq": record.seq, "time": record.time, "type": record_type}
+            | fields,
+            ensure_ascii=False,
+            sort_keys=False,
+            default=_json_default,
+        )
+        registry.check(line, destination=f"the journal ({self.path or 'in memory'})")
+        if self.path is not None:
+            _append_line(self.path, line)
+        self._records.append(record)
+        return record
+
+    def of_type(self, record_type: str) -> list[Record]:
+        return [record for record in self._records if record.type == record_type]
+
+    def last(self, record_type: str, **match: Any) -> Record | None:
+        for record in reversed(self._records):
+            if record.type == record_type and all(record.get(k) == v for k, v in match.items()):
+                return record
+        return None
+
+
+def _append_line(path: Path, line: str) -> None:
+    data = (line + "\n").encode("utf-8")
+    new = not path.exists()
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    try:
+        written = os.write(descriptor, data)
+        if written != len(data):
+            raise IncidentDirError(
+                f"Writing the journal {path} stopped after {written} of {len(data)} bytes "
+                "(is the disk full?).",
+                next_step=f"free space, then run: remediate resume {path.parent}",
+            )
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    if new:
+        _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} to the journal")
+
+
+def read_journal(path: Path) -> Iterator[Record]:
+    """Yield the records of a journal file, raising IncidentDirError on the first damaged line."""
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as error:
+        raise IncidentDirError(f"Cannot read the journal {path}: {error.strerror}.") from error
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for number, raw in enumerate(lines, start=1):
+        yield _parse_line(path, number, raw, last=number == len(lines))
+
+
+def _parse_line(path: Path, number: int, raw: bytes, *, last: bool) -> Record:
+    trusted = f"lines 1 to {number - 1} are intact" if number > 1 else "no line before it exists"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        kind = "is cut short (the run was killed while writing it)" if last else "is not valid JSON"
+        raise IncidentDirError(
+            f"Line {number} of the journal {path} {kind}: {error}; {trusted}. "
+            "remediate does not act on a damaged journal."
+        ) from error
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise IncidentDirError(
+            f"Line {number} of the journal {path} has schema version {found!r}; this remediate "
+            f"reads version {SCHEMA_VERSION}; {trusted}. Use the remediate version that wrote it."
+        )
+    fields = {k: v for k, v in data.items() if k not in {"schema", "seq", "time", "type"}}
+    return Record(
+        seq=int(data["seq"]), time=str(data["time"]), type=str(data["type"]), fields=fields
+    )

@@ -1,0 +1,313 @@
+"""Running a playbook: start an incident, run each unfinished step, journal everything."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from remediate import __version__
+from remediate.aws.gateways import AwsGateways
+from remediate.core.errors import InputRequiredError, RemediateError, UsageError, VerificationError
+from remediate.core.interaction import Console, Prompter
+from remediate.core.timeutil import Clock, utc_now
+from remediate.engine.answers import AnswerPolicy, load_answers
+from remediate.engine.context import ReportWriter, RunContext
+from remediate.engine.incident import (
+    IncidentDir,
+    create_incident_dir,
+    new_incident_id,
+    open_incident_dir,
+)
+from remediate.engine.journal import Journal, RecordType
+from remediate.engine.playbook import Playbook, load_playbook
+from remediate.engine.registry import step_class
+from remediate.steps.base import Plan, StepResult, StepSpec, StepStatus
+
+if TYPE_CHECKING:
+    import boto3
+
+log = logging.getLogger(__name__)
+
+RUN = "run"
+REHEARSE = "rehearse"
+
+
+@dataclass
+class IncidentRequest:
+    """Everything `remediate run` or `remediate rehearse` decided before the first step."""
+
+    access_key_id: str
+    session: boto3.Session
+    console: Console
+    policy: AnswerPolicy
+    mode: str = RUN
+    playbook: str | None = None
+    regions: tuple[str, ...] = ()
+    incident_dir: Path | None = None
+    dry_run: bool = False
+    report_writer: ReportWriter | None = None
+    clock: Clock = utc_now
+    sleep: Callable[[float], None] = time.sleep
+    # Recorded so that `remediate resume` can rebuild the same session and answers.
+    profile: str | None = None
+    region: str | None = None
+    answers_path: Path | None = None
+    scenario: str | None = None
+
+
+@dataclass
+class StepOutcome:
+    step_id: str
+    title: str
+    status: str
+    summary: str
+
+
+@dataclass
+class RunOutcome:
+    incident: IncidentDir | None
+    steps: list[StepOutcome] = field(default_factory=list)
+
+
+def start_incident(request: IncidentRequest) -> RunOutcome:
+    """Open a new incident for the key and run the playbook from its first step."""
+    playbook = load_playbook(request.playbook)
+    started = request.clock()
+    incident_id = new_incident_id(
+        request.access_key_id, started, rehearsal=request.mode == REHEARSE
+    )
+    _refuse_leaked_credentials(request.session, request.access_key_id)
+    gateways = AwsGateways(request.session, user_agent_extra=f"incident/{incident_id}")
+    # Who acts is part of the audit trail, and a credential problem is best found
+    # before anything is created.
+    operator = gateways.sts.get_caller_identity()
+
+    incident: IncidentDir | None = None
+    if request.dry_run:
+        journal = Journal.in_memory(request.clock)
+    else:
+        incident = create_incident_dir(request.incident_dir, incident_id)
+        journal = Journal.open(incident.path, request.clock)
+        request.console.info(f"Incident directory: {incident.path}")
+        request.policy.resume_hint = f"remediate resume {incident.path}"
+
+    journal.append(
+        RecordType.INCIDENT_OPENED,
+        incident_id=incident_id,
+        access_key_id=request.access_key_id,
+        mode=request.mode,
+        dry_run=request.dry_run,
+        scenario=request.scenario,
+        playbook={
+            "name": playbook.name,
+            "title": playbook.title,
+            "path": str(playbook.path.resolve()),
+            "sha256": playbook.sha256,
+            "steps": [{"id": s.id, "kind": s.kind, "title": s.title} for s in playbook.steps],
+        },
+        regions=list(request.regions),
+        operator={"arn": operator.arn, "account": operator.account, "user_id": operator.user_id},
+        profile=request.profile,
+        region=request.region or gateways.default_region,
+        answers_file=str(request.answers_path.resolve()) if request.answers_path else None,
+        assume_yes=request.policy.assume_yes,
+        tool_version=__version__,
+    )
+    context = RunContext(
+        incident=incident,
+        incident_id=incident_id,
+        journal=journal,
+        gateways=gateways,
+        console=request.console,
+        policy=request.policy,
+        access_key_id=request.access_key_id,
+        regions=request.regions,
+        dry_run=request.dry_run,
+        clock=request.clock,
+        sleep=request.sleep,
+        report_writer=request.report_writer,
+    )
+    return run_playbook(playbook, context)
+
+
+def _refuse_leaked_credentials(session: boto3.Session, access_key_id: str) -> None:
+    """Stop before any call when the session would sign with the leaked key itself.
+
+    Calls signed with the leaked key would add the responder's own events to
+    the attacker's in CloudTrail and muddy the evidence.
+    """
+    credentials = session.get_credentials()
+    if credentials is not None and credentials.access_key == access_key_id:
+        raise UsageError(
+            f"Your AWS credentials are the leaked key {access_key_id} itself; remediate never "
+            "acts with it.",
+            next_step="sign in as a responder (another user, role or SSO profile) "
+            "and pass --profile",
+        )
+
+
+def resume_incident(
+    path: Path,
+    *,
+    session_factory: Callable[[str | None, str | None], boto3.Session],
+    console: Console,
+    prompter: Prompter | None,
+    report_writer: ReportWriter | None = None,
+    clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunOutcome:
+    """Continue an incident from its first unfinished step, with the settings it was opened with.
+
+    Questions already answered are not asked again. Without a terminal, the
+    answers file and --yes of the original run answer the rest.
+    """
+    incident = open_incident_dir(path)
+    journal = Journal.open(incident.path, clock)
+    opened = journal.last(RecordType.INCIDENT_OPENED)
+    if opened is None:
+        raise UsageError(f"The journal in {path} has no incident.opened record to resume from.")
+    if opened.get("mode") == REHEARSE:
+        raise UsageError(
+            f"{path} is a rehearsal; its moto world ended with the process that ran it.",
+            next_step="start a new rehearsal with `remediate rehearse`",
+        )
+    playbook = load_playbook(opened.get("playbook", {}).get("path"))
+    if playbook.sha256 != opened.get("playbook", {}).get("sha256"):
+        console.warning(
+            f"The playbook {playbook.path} changed since the incident started; "
+            "finished steps are kept and the remaining steps follow the current file."
+        )
+    policy = _resumed_policy(opened.fields, prompter)
+    policy.resume_hint = f"remediate resume {incident.path}"
+    session = session_factory(opened.get("profile"), opened.get("region"))
+    context = RunContext(
+        incident=incident,
+        incident_id=str(opened.get("incident_id")),
+        journal=journal,
+        gateways=AwsGateways(session, user_agent_extra=f"incident/{opened.get('incident_id')}"),
+        console=console,
+        policy=policy,
+        access_key_id=str(opened.get("access_key_id")),
+        regions=tuple(opened.get("regions") or ()),
+        clock=clock,
+        sleep=sleep,
+        report_writer=report_writer,
+    )
+    console.info(f"Resuming incident {context.incident_id} from {incident.path}")
+    return run_playbook(playbook, context)
+
+
+def _resumed_policy(opened: dict[str, Any], prompter: Prompter | None) -> AnswerPolicy:
+    answers_file = opened.get("answers_file")
+    answers = load_answers(Path(answers_file)) if answers_file else None
+    assume_yes = bool(opened.get("assume_yes"))
+    if prompter is None and answers is None and not assume_yes:
+        raise InputRequiredError(
+            "No terminal is attached and the incident was started interactively, so its "
+            "remaining questions cannot be asked.",
+            next_step="run `remediate resume` on a terminal",
+        )
+    return AnswerPolicy(answers=answers, assume_yes=assume_yes, prompter=prompter)
+
+
+def run_playbook(playbook: Playbook, context: RunContext) -> RunOutcome:
+    outcome = RunOutcome(incident=context.incident)
+    total = len(playbook.steps)
+    for index, spec in enumerate(playbook.steps, start=1):
+        done = context.journal.last(RecordType.STEP_FINISHED, step=spec.id)
+        if done is not None:
+            context.console.info(
+                f"[{index}/{total}] {spec.title}: done earlier ({done.get('summary')})"
+            )
+            outcome.steps.append(
+                StepOutcome(spec.id, spec.title, str(done.get("status")), str(done.get("summary")))
+            )
+            continue
+        context.console.heading(f"[{index}/{total}] {spec.title}")
+        result = run_step(spec, context)
+        outcome.steps.append(StepOutcome(spec.id, spec.title, result.status, result.summary))
+    return outcome
+
+
+def run_step(spec: StepSpec, context: RunContext) -> StepResult:
+    journal = context.journal
+    context.enter_step(spec)
+    journal.append(RecordType.STEP_STARTED, step=spec.id, kind=spec.kind, title=spec.title)
+    log.debug("step %s (%s) started", spec.id, spec.kind)
+    step = step_class(spec.kind)(spec)
+    try:
+        plan = step.plan(context)
+        if plan.calls or plan.notes:
+            journal.append(
+                RecordType.STEP_PLANNED,
+                step=spec.id,
+                calls=[call.as_record() for call in plan.calls],
+                notes=plan.notes,
+            )
+        if context.dry_run and (step.mutating or plan.mutating):
+            result = _show_plan(context, plan)
+        else:
+            result = step.apply(context, plan)
+            _verify(step.verify(context, result), context)
+    except RemediateError as error:
+        log.debug("step %s failed: %s", spec.id, error.message)
+        journal.append(RecordType.STEP_FAILED, step=spec.id, kind=spec.kind, error=error.message)
+        if context.incident is not None:
+            error.with_next_step(f"remediate resume {context.incident.path}")
+        raise
+    except KeyboardInterrupt:
+        journal.append(RecordType.NOTE, step=spec.id, text="Interrupted by the operator (Ctrl-C).")
+        raise
+    journal.append(
+        RecordType.STEP_FINISHED,
+        step=spec.id,
+        kind=spec.kind,
+        status=str(result.status),
+        summary=result.summary,
+        outputs=result.outputs,
+    )
+    log.debug("step %s finished: %s", spec.id, result.status)
+    _show_result(context.console, result)
+    return result
+
+
+def _verify(checks: list[Any], context: RunContext) -> None:
+    for check in checks:
+        context.record(RecordType.CHECK, name=check.name, passed=check.passed, detail=check.detail)
+        if check.passed:
+            context.console.success(f"Verified: {check.detail}")
+        else:
+            context.console.error(f"Check failed: {check.detail}")
+    failed = [check for check in checks if not check.passed]
+    if failed:
+        raise VerificationError(
+            "Verification failed after the step's changes: "
+            + "; ".join(check.detail for check in failed)
+        )
+
+
+def _show_plan(context: RunContext, plan: Plan) -> StepResult:
+    context.console.warning("Dry run: these calls would be made, and none is.")
+    for call in plan.calls:
+        where = f" [{call.region}]" if call.region else ""
+        kind = "change" if call.mutating else "read"
+        context.console.info(
+            f"  {kind}: {call.service} {call.operation}{where} on {call.resource}: "
+            f"{call.description}"
+        )
+    for note in plan.notes:
+        context.console.info(f"  note: {note}")
+    return StepResult(StepStatus.SKIPPED, f"dry run: {len(plan.calls)} call(s) planned, none made")
+
+
+def _show_result(console: Console, result: StepResult) -> None:
+    if result.status == StepStatus.OK:
+        console.success(result.summary)
+    elif result.status == StepStatus.DEGRADED:
+        console.warning(result.summary)
+    else:
+        console.info(result.summary)

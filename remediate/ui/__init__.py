@@ -1,0 +1,1 @@
+"""The operator's terminal: the only code that imports questionary or rich."""
