@@ -1,0 +1,1 @@
+"""Step kinds: one module each, planning and applying through the AWS gateways."""

@@ -1,0 +1,147 @@
+"""Consumers of the leaked credential, and where in a JSON secret the credential sits."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+SECRETS_MANAGER = "secretsmanager"
+
+# A consumer stores either SMTP credentials (user name = key ID, password derived
+# per region) or the IAM key pair itself (key ID + secret access key).
+SMTP = "smtp"
+IAM_KEY = "iam-key"
+
+_PASSWORD_NAME = re.compile(r"pass(word)?|pwd", re.IGNORECASE)
+_SECRET_KEY_NAME = re.compile(r"secret", re.IGNORECASE)
+_HOST_NAME = re.compile(r"host|server|endpoint|url", re.IGNORECASE)
+_REGION_NAME = re.compile(r"region", re.IGNORECASE)
+_SMTP_HOST = re.compile(r"email-smtp(?:-fips)?\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.amazonaws\.com")
+
+
+@dataclass(frozen=True)
+class CredentialLayout:
+    """Where the credential sits in a JSON secret: field names only, never values."""
+
+    credential: str  # SMTP or IAM_KEY
+    username_field: str
+    secret_field: str
+    smtp_region: str | None
+    region_source: str  # the field the region was read from, or "secret region"
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "credential": self.credential,
+            "username_field": self.username_field,
+            "secret_field": self.secret_field,
+            "smtp_region": self.smtp_region,
+            "region_source": self.region_source,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> CredentialLayout:
+        return cls(
+            credential=record["credential"],
+            username_field=record["username_field"],
+            secret_field=record["secret_field"],
+            smtp_region=record.get("smtp_region"),
+            region_source=record["region_source"],
+        )
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A place that holds the leaked credential and must be switched to the new one."""
+
+    kind: str
+    resource: str  # the secret ARN
+    name: str
+    region: str
+    layout: CredentialLayout
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "resource": self.resource,
+            "name": self.name,
+            "region": self.region,
+            "layout": self.layout.as_record(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Consumer:
+        return cls(
+            kind=record["kind"],
+            resource=record["resource"],
+            name=record["name"],
+            region=record["region"],
+            layout=CredentialLayout.from_record(record["layout"]),
+        )
+
+
+class LayoutError(ValueError):
+    """The secret mentions the key but its shape is not one remediate can update."""
+
+
+def detect_layout(
+    secret_string: str, access_key_id: str, secret_region: str
+) -> CredentialLayout | None:
+    """Find the fields holding the credential; None when the secret does not hold the key.
+
+    Raises LayoutError when the key ID is present but the secret is not a flat
+    JSON object with a recognisable password or secret-key field.
+    """
+    if access_key_id not in secret_string:
+        return None
+    try:
+        document = json.loads(secret_string)
+    except json.JSONDecodeError:
+        raise LayoutError("it contains the key ID but is not JSON") from None
+    if not isinstance(document, dict):
+        raise LayoutError("it contains the key ID but is not a JSON object")
+
+    username_fields = [name for name, value in document.items() if value == access_key_id]
+    if not username_fields:
+        raise LayoutError("it contains the key ID, but not as the whole value of a top-level field")
+    username_field = username_fields[0]
+    others = [
+        name for name in document if name != username_field and isinstance(document[name], str)
+    ]
+
+    secret_fields = [name for name in others if _SECRET_KEY_NAME.search(name)]
+    password_fields = [name for name in others if _PASSWORD_NAME.search(name)]
+    if secret_fields and not password_fields:
+        return CredentialLayout(IAM_KEY, username_field, secret_fields[0], None, "not needed")
+    if not password_fields:
+        raise LayoutError(
+            f"it has the key ID in {username_field!r} but no field named like a password "
+            "or a secret access key"
+        )
+    region, source = _smtp_region(document, secret_region)
+    return CredentialLayout(SMTP, username_field, password_fields[0], region, source)
+
+
+def _smtp_region(document: dict[str, Any], secret_region: str) -> tuple[str, str]:
+    for name, value in document.items():
+        if isinstance(value, str) and _HOST_NAME.search(name):
+            match = _SMTP_HOST.search(value)
+            if match:
+                return match.group(1), name
+    for name, value in document.items():
+        if (
+            isinstance(value, str)
+            and _REGION_NAME.search(name)
+            and re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", value)
+        ):
+            return value, name
+    return secret_region, "secret region"
+
+
+def rewrite_secret(secret_string: str, layout: CredentialLayout, username: str, secret: str) -> str:
+    """Return the secret's JSON with the credential replaced and every other field kept."""
+    document = json.loads(secret_string)
+    document[layout.username_field] = username
+    document[layout.secret_field] = secret
+    return json.dumps(document, ensure_ascii=False)

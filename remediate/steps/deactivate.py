@@ -1,0 +1,119 @@
+"""Deactivate: set the leaked key Inactive once the new key and every consumer are verified."""
+
+from __future__ import annotations
+
+from remediate.aws.iam import ACTIVE, INACTIVE
+from remediate.core.errors import UsageError
+from remediate.core.interaction import Question, QuestionKind
+from remediate.steps.base import Check, Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
+
+
+class DeactivateStep(Step):
+    kind = "deactivate"
+    mutating = True
+    questions = ("deactivate.confirm",)
+
+    def plan(self, ctx: StepContext) -> Plan:
+        return Plan(calls=[_deactivate_call(ctx)])
+
+    def apply(self, ctx: StepContext, plan: Plan) -> StepResult:
+        user = str(ctx.output_of("identify").get("user_name", ""))
+        key_id = ctx.access_key_id
+        _require_safe_order(ctx)
+
+        status = next(
+            (
+                key.status
+                for key in ctx.aws.iam.list_access_keys(user)
+                if key.access_key_id == key_id
+            ),
+            None,
+        )
+        if status == INACTIVE:
+            return StepResult(
+                StepStatus.OK,
+                f"{key_id} is already Inactive.",
+                {"access_key_id": key_id, "status": INACTIVE},
+            )
+
+        unsupported = ctx.output_of("find-consumers").get("unsupported", [])
+        for item in unsupported:
+            ctx.console.warning(
+                f"{item['name']} ({item['region']}) was not updated automatically "
+                f"and may still use "
+                f"{key_id}: it stops working when the key is deactivated."
+            )
+        approved = ctx.ask(
+            Question(
+                "deactivate.confirm",
+                f"Deactivate the leaked key {key_id} of {user} now? "
+                "Anything still using it stops working "
+                "(reactivating it undoes this).",
+                QuestionKind.CONFIRM,
+                default=False,
+                approval="deactivate-old-key",
+            )
+        )
+        if approved is not True:
+            return StepResult(
+                StepStatus.SKIPPED,
+                f"{key_id} stays Active, as the operator chose; "
+                "the leak is not contained until it is deactivated.",
+                {"access_key_id": key_id, "status": ACTIVE, "declined": True},
+            )
+
+        ctx.mutate(
+            _deactivate_call(ctx), lambda: ctx.aws.iam.update_access_key(user, key_id, INACTIVE)
+        )
+        return StepResult(
+            StepStatus.OK,
+            f"{key_id} is now Inactive.",
+            {"access_key_id": key_id, "status": INACTIVE},
+        )
+
+    def verify(self, ctx: StepContext, result: StepResult) -> list[Check]:
+        if result.outputs.get("declined"):
+            return []
+        user = str(ctx.output_of("identify").get("user_name", ""))
+        key_id = ctx.access_key_id
+        status = next(
+            (
+                key.status
+                for key in ctx.aws.iam.list_access_keys(user)
+                if key.access_key_id == key_id
+            ),
+            "missing",
+        )
+        return [Check("old-key-inactive", status == INACTIVE, f"{key_id} is {status} in IAM")]
+
+
+def _require_safe_order(ctx: StepContext) -> None:
+    """The old key goes off only after the new key is proven and every consumer is switched."""
+    rotate = ctx.output_of("rotate")
+    consumers = ctx.output_of("update-consumers")
+    if not rotate.get("verified_arn"):
+        raise UsageError(
+            f"{ctx.access_key_id} is not deactivated: the replacement key has not been proven yet.",
+            next_step="finish the rotate step with `remediate resume`",
+        )
+    if len(consumers.get("consumers", [])) != len(rotate.get("staged", [])):
+        raise UsageError(
+            f"{ctx.access_key_id} is not deactivated: "
+            "not every consumer has been switched and verified.",
+            next_step="finish the update-consumers step with `remediate resume`",
+        )
+
+
+def _deactivate_call(ctx: StepContext) -> PlannedCall:
+    user = str(ctx.output_of("identify").get("user_name", "<owner>"))
+    key_id = ctx.access_key_id
+    return PlannedCall(
+        "iam",
+        "UpdateAccessKey",
+        key_id,
+        "deactivate the leaked key",
+        params={"UserName": user, "AccessKeyId": key_id, "Status": INACTIVE},
+        undo=(
+            f"aws iam update-access-key --user-name {user} --access-key-id {key_id} --status Active"
+        ),
+    )

@@ -1,0 +1,371 @@
+"""Rotate: a new access key for the same user, staged in every consumer at once, then proven.
+
+AWS shows a new secret access key once. So the moment the key exists, its
+credential (the SMTP password for each consumer's region, or the key itself) is
+written to every consumer's secret as an AWSPENDING version, which no consumer
+reads yet. If the run stops before that, the key is deleted and created again
+on resume, because its secret is then nowhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from remediate.aws.iam import AccessKey, CreatedAccessKey
+from remediate.aws.secretsmanager import PutSecretReceipt
+from remediate.aws.smtp import derive_smtp_password
+from remediate.core.errors import AwsCallError, UsageError, VerificationError
+from remediate.core.interaction import Choice, Question, QuestionKind
+from remediate.core.secrets import SecretValue
+from remediate.core.timeutil import format_timestamp
+from remediate.steps.base import (
+    Check,
+    Plan,
+    PlannedCall,
+    Step,
+    StepContext,
+    StepResult,
+    StepStatus,
+)
+from remediate.steps.consumers import SMTP, Consumer, rewrite_secret
+
+# Errors a brand-new key returns while IAM propagates it (seconds, sometimes longer).
+NOT_YET_VALID_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure"})
+
+
+class RotateStep(Step):
+    kind = "rotate"
+    mutating = True
+    questions = ("rotate.delete-key", "rotate.confirm-delete")
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "verify_attempts": 8,
+        "verify_first_delay_seconds": 1.0,
+    }
+
+    def plan(self, ctx: StepContext) -> Plan:
+        user = _user(ctx)
+        consumers = _consumers(ctx)
+        plan = Plan()
+        keys = ctx.aws.iam.list_access_keys(user)
+        if len(keys) >= 2:
+            proposal = propose_key_to_delete(keys, ctx.access_key_id, _operator_key(ctx))
+            target = proposal.access_key_id if proposal else "(none can be deleted)"
+            plan.calls.append(
+                PlannedCall("iam", "DeleteAccessKey", target, f"make room for a new key of {user}")
+            )
+        plan.calls.append(
+            PlannedCall(
+                "iam",
+                "CreateAccessKey",
+                user,
+                "create the replacement key",
+                params={"UserName": user},
+                undo=f"aws iam delete-access-key --user-name {user} --access-key-id <new key>",
+            )
+        )
+        for consumer in consumers:
+            plan.calls.append(
+                PlannedCall(
+                    "secretsmanager",
+                    "PutSecretValue",
+                    consumer.name,
+                    "stage the new credential as AWSPENDING (consumers keep reading AWSCURRENT)",
+                    region=consumer.region,
+                )
+            )
+        plan.calls.append(
+            PlannedCall(
+                "sts", "GetCallerIdentity", "<new key>", "prove the new key works", mutating=False
+            )
+        )
+        return plan
+
+    def apply(self, ctx: StepContext, plan: Plan) -> StepResult:
+        user = _user(ctx)
+        consumers = _consumers(ctx)
+        if not consumers:
+            raise UsageError(
+                "No consumer was chosen to receive the new credential, so no key is created.",
+                next_step="run the find-consumers step again with `consumers.secrets` answered",
+            )
+
+        self._discard_unkept_keys(ctx, user)
+        deleted = self._make_room(ctx, user)
+
+        created = ctx.mutate(
+            PlannedCall(
+                "iam",
+                "CreateAccessKey",
+                user,
+                "create the replacement key",
+                params={"UserName": user},
+                undo=f"aws iam delete-access-key --user-name {user} --access-key-id <new key>",
+            ),
+            lambda: ctx.aws.iam.create_access_key(user),
+            describe=_describe_created,
+        )
+        ctx.keep_secret(created.access_key_id, created.secret_access_key)
+        ctx.console.success(f"Created {created.access_key_id} for {user}.")
+
+        staged = [_stage(ctx, consumer, created) for consumer in consumers]
+        identity_arn = _prove(ctx, created, self.params)
+
+        outputs: dict[str, Any] = {
+            "user_name": user,
+            "new_access_key_id": created.access_key_id,
+            "create_date": format_timestamp(created.create_date),
+            "deleted_access_key_id": deleted,
+            "verified_arn": identity_arn,
+            "staged": staged,
+        }
+        return StepResult(
+            StepStatus.OK,
+            f"New key {created.access_key_id} works (GetCallerIdentity: {identity_arn}) and is "
+            f"staged in {len(staged)} consumer(s).",
+            outputs,
+        )
+
+    def verify(self, ctx: StepContext, result: StepResult) -> list[Check]:
+        user = result.outputs["user_name"]
+        new_key = result.outputs["new_access_key_id"]
+        keys = {key.access_key_id: key for key in ctx.aws.iam.list_access_keys(user)}
+        key = keys.get(new_key)
+        return [
+            Check(
+                "new-key-active",
+                key is not None and key.status == "Active",
+                f"{new_key} is {key.status if key else 'missing'} in IAM",
+            ),
+            Check(
+                "at-most-two-keys",
+                len(keys) <= 2,
+                f"{user} has {len(keys)} access key(s)",
+            ),
+        ]
+
+    def _discard_unkept_keys(self, ctx: StepContext, user: str) -> None:
+        """Delete keys an interrupted run of this incident created whose secret was lost."""
+        existing = {key.access_key_id for key in ctx.aws.iam.list_access_keys(user)}
+        for details in ctx.completed_calls("CreateAccessKey"):
+            key_id = str(details.get("access_key_id"))
+            if key_id in existing and ctx.secret(key_id) is None:
+                ctx.console.warning(
+                    f"{key_id} was created by an interrupted run and its secret was not kept; "
+                    "it is deleted and a new key is created in its place."
+                )
+                ctx.mutate(
+                    PlannedCall(
+                        "iam",
+                        "DeleteAccessKey",
+                        key_id,
+                        "delete a key created by an interrupted run, whose secret is nowhere",
+                        params={"UserName": user, "AccessKeyId": key_id},
+                    ),
+                    lambda key_id=key_id: ctx.aws.iam.delete_access_key(user, key_id),  # type: ignore[misc]
+                )
+
+    def _make_room(self, ctx: StepContext, user: str) -> str | None:
+        """IAM allows two keys per user; when there are two, delete one the operator chooses."""
+        keys = ctx.aws.iam.list_access_keys(user)
+        if len(keys) < 2:
+            return None
+        operator_key = _operator_key(ctx)
+        proposal = propose_key_to_delete(keys, ctx.access_key_id, operator_key)
+        choices = tuple(
+            Choice(
+                key.access_key_id,
+                f"{key.access_key_id} ({key.status}, created {format_timestamp(key.create_date)})",
+                disabled=_why_not_deletable(key, ctx.access_key_id, operator_key),
+            )
+            for key in keys
+        )
+        if proposal is None:
+            raise UsageError(
+                f"{user} already has two access keys and neither can be deleted: one is the leaked "
+                "key, which consumers still use, and the other is the key you are signed in with.",
+                next_step="sign in with another principal and run `remediate resume`",
+            )
+        chosen = ctx.ask(
+            Question(
+                "rotate.delete-key",
+                f"{user} has two access keys, the most IAM allows. Which one should be deleted?",
+                QuestionKind.SELECT,
+                default=proposal.access_key_id,
+                choices=choices,
+            )
+        )
+        key_id = str(chosen)
+        approved = ctx.ask(
+            Question(
+                "rotate.confirm-delete",
+                f"Delete {key_id} of {user}? A deleted key cannot be restored.",
+                QuestionKind.CONFIRM,
+                default=False,
+                approval="delete-extra-key",
+            )
+        )
+        if approved is not True:
+            raise UsageError(
+                f"A new key cannot be created while {user} has two keys, "
+                f"and deleting {key_id} was declined.",
+                next_step="delete or choose a key, then run `remediate resume`",
+            )
+        ctx.mutate(
+            PlannedCall(
+                "iam",
+                "DeleteAccessKey",
+                key_id,
+                f"make room for a new key of {user}",
+                params={"UserName": user, "AccessKeyId": key_id},
+            ),
+            lambda: ctx.aws.iam.delete_access_key(user, key_id),
+        )
+        return key_id
+
+
+def propose_key_to_delete(
+    keys: list[AccessKey], leaked_key_id: str, operator_key_id: str | None
+) -> AccessKey | None:
+    """Propose the key to delete: an inactive one first, then the oldest; never the leaked key.
+
+    The leaked key is not offered because consumers still use it until they are
+    switched; the operator's own key is not offered because the run needs it.
+    """
+    candidates = [
+        key for key in keys if _why_not_deletable(key, leaked_key_id, operator_key_id) is None
+    ]
+    if not candidates:
+        return None
+    inactive = [key for key in candidates if key.status != "Active"]
+    return min(inactive or candidates, key=lambda key: key.create_date)
+
+
+def _why_not_deletable(
+    key: AccessKey, leaked_key_id: str, operator_key_id: str | None
+) -> str | None:
+    if key.access_key_id == leaked_key_id:
+        return "the leaked key: consumers still use it"
+    if key.access_key_id == operator_key_id:
+        return "the key you are signed in with"
+    return None
+
+
+def _stage(ctx: StepContext, consumer: Consumer, created: CreatedAccessKey) -> dict[str, Any]:
+    current = ctx.aws.secretsmanager.get_secret_value(consumer.region, consumer.resource)
+    if current.secret_string is None:
+        raise UsageError(
+            f"The secret {consumer.name} ({consumer.region}) has no string value to update."
+        )
+    layout = consumer.layout
+    if layout.credential == SMTP:
+        if layout.smtp_region is None:
+            raise UsageError(f"The SMTP region of {consumer.name} is unknown.")
+        credential = derive_smtp_password(created.secret_access_key, layout.smtp_region)
+    else:
+        credential = created.secret_access_key
+    new_string = SecretValue(
+        rewrite_secret(
+            current.secret_string.reveal(), layout, created.access_key_id, credential.reveal()
+        )
+    )
+    # The token ties the version to this key and consumer, so a retried call
+    # returns the same version instead of writing another.
+    token = str(
+        uuid.uuid5(
+            uuid.NAMESPACE_URL,
+            f"remediate:{ctx.incident_id}:{consumer.resource}:{created.access_key_id}",
+        )
+    )
+    receipt = ctx.mutate(
+        PlannedCall(
+            "secretsmanager",
+            "PutSecretValue",
+            consumer.name,
+            "stage the new credential as AWSPENDING",
+            region=consumer.region,
+            params={"SecretId": consumer.resource, "VersionStages": ["AWSPENDING"]},
+        ),
+        lambda: ctx.aws.secretsmanager.put_pending_value(
+            consumer.region, consumer.resource, new_string, client_request_token=token
+        ),
+        describe=_describe_put,
+    )
+    ctx.console.success(
+        f"Staged the new credential in {consumer.name} ({consumer.region}) as AWSPENDING."
+    )
+    return {
+        "resource": consumer.resource,
+        "name": consumer.name,
+        "region": consumer.region,
+        "previous_version_id": current.version_id,
+        "pending_version_id": receipt.version_id,
+        "credential": layout.credential,
+        "smtp_region": layout.smtp_region,
+        "username_field": layout.username_field,
+        "secret_field": layout.secret_field,
+    }
+
+
+def _prove(ctx: StepContext, created: CreatedAccessKey, params: Mapping[str, Any]) -> str:
+    """Call STS GetCallerIdentity with the new key, waiting while IAM propagates it."""
+    attempts = int(params["verify_attempts"])
+    delay = float(params["verify_first_delay_seconds"])
+    last_error: AwsCallError | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            identity = ctx.aws.sts.get_caller_identity_with(
+                created.access_key_id, created.secret_access_key
+            )
+        except AwsCallError as error:
+            if error.code not in NOT_YET_VALID_CODES:
+                raise
+            last_error = error
+            ctx.console.info(
+                f"The new key is not valid yet ({error.code}); retry {attempt} of {attempts}."
+            )
+            ctx.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            continue
+        if not identity.arn.endswith(f":user/{created.user_name}"):
+            raise VerificationError(
+                f"The new key {created.access_key_id} authenticates as {identity.arn}, "
+                f"not as {created.user_name}."
+            )
+        return identity.arn
+    raise VerificationError(
+        f"The new key {created.access_key_id} was still rejected after {attempts} attempts "
+        f"({last_error.code if last_error else 'unknown'}). "
+        "It is staged but no consumer reads it yet.",
+        next_step="wait a minute, then run `remediate resume`",
+    )
+
+
+def _describe_created(created: CreatedAccessKey) -> dict[str, Any]:
+    return {
+        "access_key_id": created.access_key_id,
+        "user_name": created.user_name,
+        "create_date": format_timestamp(created.create_date),
+    }
+
+
+def _describe_put(receipt: PutSecretReceipt) -> dict[str, Any]:
+    return {"arn": receipt.arn, "version_id": receipt.version_id}
+
+
+def _user(ctx: StepContext) -> str:
+    user = ctx.output_of("identify").get("user_name")
+    if not user:
+        raise UsageError("The identify step has not run, so the key's owner is unknown.")
+    return str(user)
+
+
+def _consumers(ctx: StepContext) -> list[Consumer]:
+    records = ctx.output_of("find-consumers").get("consumers", [])
+    return [Consumer.from_record(record) for record in records]
+
+
+def _operator_key(ctx: StepContext) -> str | None:
+    credentials = ctx.aws.clients.session.get_credentials()
+    return credentials.access_key if credentials is not None else None
