@@ -1,0 +1,407 @@
+"""The `remediate` command line: parse options, build the pieces, call one function, map errors.
+
+Only click is imported at module level, so that `remediate --help` stays fast;
+boto3, moto and the engine are imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from remediate import __version__
+from remediate.core.errors import ExitCode, InputRequiredError, RemediateError, UsageError
+
+if TYPE_CHECKING:
+    from remediate.core.interaction import Console
+    from remediate.engine.answers import AnswerPolicy
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("remediate")
+
+NO_TERMINAL_MESSAGE = (
+    "No terminal is attached, so remediate cannot ask its questions. Pass --yes to accept "
+    "every default, or --answers FILE to answer them from a file (see the README)."
+)
+
+
+class State:
+    """Options of the `remediate` group, shared with every command."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
+
+
+def handle_errors(command: F) -> F:
+    """Map errors to exit codes: a message and a next step, never a traceback without --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = _debug_enabled()
+        try:
+            return command(*args, **kwargs)
+        except RemediateError as error:
+            if debug:
+                traceback.print_exc()
+            _fail(error.message, error.next_step)
+            sys.exit(int(error.exit_code))
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted. The journal holds everything done so far.", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as error:
+            if debug:
+                raise
+            crash_log = _write_crash_log()
+            _fail(
+                f"remediate failed unexpectedly: {type(error).__name__}: {error}",
+                f"read {crash_log}, and run again with --debug to see the traceback",
+            )
+            sys.exit(int(ExitCode.INTERNAL_ERROR))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, next_step: str | None) -> None:
+    from remediate.core.secrets import registry
+
+    click.secho(f"Error: {registry.scrub(message)}", err=True, fg="red")
+    if next_step:
+        click.echo(f"Next: {registry.scrub(next_step)}", err=True)
+
+
+def _write_crash_log() -> Path:
+    from remediate.core.secrets import registry
+
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept open only to write it
+        "w", prefix="remediate-crash-", suffix=".log", delete=False, encoding="utf-8"
+    )
+    with handle:
+        handle.write(registry.scrub(traceback.format_exc()))
+    return Path(handle.name)
+
+
+def _debug_enabled() -> bool:
+    context = click.get_current_context(silent=True)
+    state = context.find_object(State) if context else None
+    return bool(state and state.debug)
+
+
+def _configure_logging(debug: bool, log_file: Path | None) -> None:
+    from remediate.core.logs import configure_logging
+
+    configure_logging(debug=debug, log_file=log_file)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="remediate")
+@click.option("--debug", is_flag=True, help="Show tracebacks and write debug logs to stderr.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the debug log (IDs and request IDs, never a secret) to this file.",
+)
+@click.pass_context
+def cli(context: click.Context, debug: bool, log_file: Path | None) -> None:
+    """Respond to a leaked AWS SES credential: identify, investigate, rotate, report.
+
+    Start with `remediate rehearse` to drill the whole incident against a
+    simulated AWS account; use `remediate run` on a real incident.
+    """
+    context.obj = State(debug=debug)
+    if debug or log_file:
+        _configure_logging(debug, log_file)
+
+
+def _answers_option(function: F) -> F:
+    return click.option(
+        "--answers",
+        "answers_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="YAML file with answers by question id and approvals of destructive actions.",
+    )(function)
+
+
+def _yes_option(function: F) -> F:
+    return click.option(
+        "--yes", "-y", "assume_yes", is_flag=True, help="Accept every default answer."
+    )(function)
+
+
+def _incident_dir_option(function: F) -> F:
+    return click.option(
+        "--incident-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Directory for this incident's journal and reports (default: ./incidents/<id>).",
+    )(function)
+
+
+@cli.command()
+@click.option(
+    "--access-key-id", required=True, help="The leaked access key ID (the SMTP user name)."
+)
+@click.option("--playbook", help="A shipped playbook name or a path to a playbook YAML file.")
+@_answers_option
+@_yes_option
+@click.option(
+    "--dry-run", is_flag=True, help="Print the calls each step would make; change nothing."
+)
+@click.option("--profile", help="AWS profile to act with (the responder's, never the leaked key).")
+@click.option("--region", help="Default AWS region for the session.")
+@click.option("--regions", help="Comma-separated regions to investigate and search for consumers.")
+@_incident_dir_option
+@handle_errors
+def run(
+    access_key_id: str,
+    playbook: str | None,
+    answers_path: Path | None,
+    assume_yes: bool,
+    dry_run: bool,
+    profile: str | None,
+    region: str | None,
+    regions: str | None,
+    incident_dir: Path | None,
+) -> None:
+    """Run the playbook on a real incident, with your own AWS credentials."""
+    from remediate.aws.gateways import make_session
+    from remediate.engine.runner import IncidentRequest, start_incident
+
+    access_key_id = _validate_key_id(access_key_id)
+    console = _console()
+    policy = _policy(answers_path, assume_yes, approve_all=False)
+    outcome = start_incident(
+        IncidentRequest(
+            access_key_id=access_key_id,
+            session=make_session(profile, region),
+            console=console,
+            policy=policy,
+            playbook=playbook,
+            regions=_split_regions(regions),
+            incident_dir=incident_dir,
+            dry_run=dry_run,
+            report_writer=_report_writer(),
+            profile=profile,
+            region=region,
+            answers_path=answers_path,
+        )
+    )
+    _finish(console, outcome)
+
+
+@cli.command()
+@click.argument("incident_dir", type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def resume(incident_dir: Path) -> None:
+    """Continue an incident from its first unfinished step."""
+    from remediate.aws.gateways import make_session
+    from remediate.engine.runner import resume_incident
+
+    console = _console()
+    outcome = resume_incident(
+        incident_dir,
+        session_factory=make_session,
+        console=console,
+        prompter=_prompter_if_terminal(),
+        report_writer=_report_writer(),
+    )
+    _finish(console, outcome)
+
+
+@cli.command()
+@click.option(
+    "--scenario", default="default", show_default=True, help="The simulated incident to drill."
+)
+@_answers_option
+@_yes_option
+@_incident_dir_option
+@handle_errors
+def rehearse(
+    scenario: str, answers_path: Path | None, assume_yes: bool, incident_dir: Path | None
+) -> None:
+    """Drill the whole incident against a simulated AWS account (moto), with no real AWS call."""
+    from remediate.rehearsal.drill import run_rehearsal
+
+    console = _console()
+    policy = _policy(answers_path, assume_yes, approve_all=assume_yes)
+    outcome = run_rehearsal(
+        scenario,
+        console=console,
+        policy=policy,
+        incident_dir=incident_dir,
+        report_writer=_report_writer(),
+        answers_path=answers_path,
+    )
+    _finish(console, outcome)
+
+
+@cli.command()
+@click.option("--access-key-id", required=True, help="The leaked access key ID.")
+@click.option(
+    "--cloudtrail-logs",
+    "cloudtrail_logs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="A CloudTrail log file or directory (.json, .json.gz); repeatable. No AWS call is made.",
+)
+@click.option("--since", help="Start of the time window (ISO 8601, UTC if no offset).")
+@click.option("--until", "until", help="End of the time window (ISO 8601, UTC if no offset).")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--profile", help="AWS profile to read with.")
+@click.option("--region", help="Default AWS region for the session.")
+@click.option(
+    "--regions", help="Comma-separated regions to look up (us-east-1 is always included)."
+)
+@handle_errors
+def investigate(
+    access_key_id: str,
+    cloudtrail_logs: tuple[Path, ...],
+    since: str | None,
+    until: str | None,
+    output: str,
+    profile: str | None,
+    region: str | None,
+    regions: str | None,
+) -> None:
+    """Investigate what a key did, read-only: CloudTrail files, or CloudTrail and SES in AWS."""
+    from remediate.engine.investigate import InvestigateRequest, run_investigation
+
+    access_key_id = _validate_key_id(access_key_id)
+    console = _console(stderr=output == "json")
+    document = run_investigation(
+        InvestigateRequest(
+            access_key_id=access_key_id,
+            log_paths=cloudtrail_logs,
+            since=since,
+            until=until,
+            profile=profile,
+            region=region,
+            regions=_split_regions(regions),
+        ),
+        console=console,
+        as_json=output == "json",
+    )
+    if document is not None:
+        click.echo(document)
+
+
+@cli.command()
+@click.argument("incident_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["md", "json"]),
+    multiple=True,
+    help="Report format; repeatable (default: md).",
+)
+@handle_errors
+def report(incident_dir: Path, formats: tuple[str, ...]) -> None:
+    """Write the incident report from the journal, at any point of an incident."""
+    from remediate.report import write_reports
+
+    for path in write_reports(incident_dir, formats or ("md",)):
+        click.echo(str(path))
+
+
+@cli.command("smtp-password")
+@click.option(
+    "--region", required=True, help="The SES region whose SMTP endpoint the password is for."
+)
+@handle_errors
+def smtp_password(region: str) -> None:
+    """Print the SES SMTP password (version 4) for the secret access key read on stdin."""
+    from remediate.aws.smtp import require_smtp_region, smtp_password_v4
+
+    require_smtp_region(region)
+    secret = _read_secret_from_stdin()
+    click.echo(smtp_password_v4(secret, region))
+
+
+def _read_secret_from_stdin() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        secret = getpass.getpass("Secret access key (input hidden): ")
+    else:
+        secret = sys.stdin.readline()
+    secret = secret.strip()
+    if not secret:
+        raise UsageError(
+            "No secret access key was read on stdin.",
+            next_step="pipe it in, for example: "
+            "remediate smtp-password --region eu-west-1 < secret.txt",
+        )
+    return secret
+
+
+def _validate_key_id(access_key_id: str) -> str:
+    import re
+
+    key = access_key_id.strip()
+    if not re.fullmatch(r"(AKIA|ASIA)[A-Z0-9]{16}", key):
+        raise UsageError(
+            f"{access_key_id!r} is not an AWS access key ID: expected AKIA or ASIA and 16 more "
+            "upper-case letters or digits (the SMTP user name has this form too)."
+        )
+    return key
+
+
+def _split_regions(regions: str | None) -> tuple[str, ...]:
+    if not regions:
+        return ()
+    return tuple(sorted({item.strip() for item in regions.split(",") if item.strip()}))
+
+
+def _console(*, stderr: bool = False) -> Console:
+    from remediate.ui.console import TerminalConsole
+
+    return TerminalConsole(sys.stderr if stderr else sys.stdout)
+
+
+def _prompter_if_terminal() -> Any:
+    if not sys.stdin.isatty():
+        return None
+    from remediate.ui.prompter import QuestionaryPrompter
+
+    return QuestionaryPrompter()
+
+
+def _policy(answers_path: Path | None, assume_yes: bool, *, approve_all: bool) -> AnswerPolicy:
+    from remediate.engine.answers import AnswerPolicy, load_answers
+
+    answers = load_answers(answers_path) if answers_path else None
+    prompter = _prompter_if_terminal()
+    if prompter is None and answers is None and not assume_yes:
+        raise InputRequiredError(NO_TERMINAL_MESSAGE)
+    return AnswerPolicy(
+        answers=answers, assume_yes=assume_yes, approve_all=approve_all, prompter=prompter
+    )
+
+
+def _report_writer() -> Callable[[Path], list[Path]]:
+    from remediate.report import write_reports
+
+    return lambda path: write_reports(path, ("md",))
+
+
+def _finish(console: Console, outcome: Any) -> None:
+    console.heading("Summary")
+    for step in outcome.steps:
+        console.info(f"{step.title}: {step.status}. {step.summary}")
+    if outcome.incident is not None:
+        console.info(f"Incident directory: {outcome.incident.path}")
+
+
+def main() -> None:
+    cli(prog_name="remediate")
