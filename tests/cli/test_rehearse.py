@@ -1,0 +1,110 @@
+"""`remediate rehearse --yes`: the main job, from an empty directory, and the scan for secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from click.testing import CliRunner
+from moto import mock_aws
+
+from remediate.aws.regions import smtp_regions
+from remediate.aws.smtp import smtp_password_v2, smtp_password_v4
+from remediate.cli import cli
+from remediate.core.errors import ExitCode
+
+ACCOUNT = "123456789012"
+
+
+@pytest.fixture
+def kept_moto() -> Iterator[None]:
+    """Keep moto's state after the rehearsal's own world closes, so the test can read it."""
+    with mock_aws():
+        yield
+
+
+def run_rehearsal(tmp_path: Path, *args: str) -> tuple[int, str, Path]:
+    """Run `remediate --debug --log-file debug.log rehearse --yes` in an empty directory."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        result = CliRunner().invoke(
+            cli,
+            ["--log-file", "debug.log", "--debug", "rehearse", "--yes", *args],
+            catch_exceptions=False,
+        )
+    return result.exit_code, result.output, tmp_path
+
+
+def every_secret_in_moto() -> list[str]:
+    """Every secret access key moto holds, their SMTP passwords, and the consumers' values."""
+    from moto.iam.models import iam_backends
+
+    secrets: list[str] = []
+    for user in iam_backends[ACCOUNT]["global"].users.values():
+        for key in user.access_keys:
+            secret = key.secret_access_key
+            secrets.append(secret)
+            secrets.append(smtp_password_v2(secret))
+            secrets.extend(smtp_password_v4(secret, region) for region in smtp_regions())
+    manager = boto3.client("secretsmanager", region_name="eu-west-1")
+    for item in manager.list_secrets()["SecretList"]:
+        value = manager.get_secret_value(SecretId=item["ARN"], VersionStage="AWSCURRENT")
+        secrets.extend(
+            str(field)
+            for field in json.loads(value["SecretString"]).values()
+            if len(str(field)) >= 40
+        )
+    return secrets
+
+
+def test_rehearse_yes_completes(tmp_path: Path, kept_moto: None) -> None:
+    code, output, cwd = run_rehearsal(tmp_path)
+
+    assert code == ExitCode.OK, output
+    incidents = list((cwd / "incidents").iterdir())
+    assert len(incidents) == 1
+    assert f"Incident directory: incidents/{incidents[0].name}" in output
+    for heading in (
+        "[1/7] Identify the key, its account and its owner",
+        "[2/7] Investigate what the key did (CloudTrail, SES sending)",
+        "[3/7] Find the consumers that hold the key",
+        "[4/7] Create the replacement key and stage it in every consumer",
+        "[5/7] Switch every consumer to the new credential and read it back",
+        "[6/7] Deactivate the leaked key",
+        "[7/7] Write the incident report",
+    ):
+        assert heading in output
+    report = (incidents[0] / "report.md").read_text()
+    assert "## Verdict: compromised" in report
+    assert "is now Inactive." in report
+
+
+def test_rehearsal_writes_no_secret_anywhere(tmp_path: Path, kept_moto: None) -> None:
+    code, output, cwd = run_rehearsal(tmp_path)
+    assert code == ExitCode.OK, output
+
+    secrets = every_secret_in_moto()
+    # The leaked key, the new key, and the consumer's SMTP password at least.
+    assert len(secrets) >= 2 * (2 + len(smtp_regions()))
+    artifacts = {"output": output}
+    for path in cwd.rglob("*"):
+        if path.is_file():
+            artifacts[str(path.relative_to(cwd))] = path.read_text(
+                encoding="utf-8", errors="replace"
+            )
+    assert "debug.log" in artifacts
+    assert any(name.endswith("journal.jsonl") for name in artifacts)
+    assert any(name.endswith("report.md") for name in artifacts)
+    for name, text in artifacts.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret reached {name}"
+
+
+def test_rehearse_unknown_scenario(tmp_path: Path) -> None:
+    code, output, _ = run_rehearsal(tmp_path, "--scenario", "nope")
+
+    assert code == ExitCode.USAGE_ERROR
+    assert "default" in output
