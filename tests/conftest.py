@@ -12,6 +12,7 @@ from tests.helpers import FAKE_AWS_ENVIRONMENT
 # licences are in tests/data/samples/SOURCES.md.
 SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "samples"
 
+
 @pytest.fixture(autouse=True)
 def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in FAKE_AWS_ENVIRONMENT.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ class StsGateway:
         return _identity(response)
 
 
-def _identity(response: dict[str, Any]) -> CallerIdentity:
+def _identity(response: Mapping[str, Any]) -> CallerIdentity:
     return CallerIdentity(
         account=response["Account"], arn=response["Arn"], user_id=response["UserId"]
     )
