@@ -21,7 +21,7 @@ from remediate import __version__
 from remediate.core.errors import ExitCode, InputRequiredError, RemediateError, UsageError
 
 if TYPE_CHECKING:
-    from remediate.core.interaction import Console
+    from remediate.core.interaction import Console, Prompter
     from remediate.engine.answers import AnswerPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,10 +35,15 @@ NO_TERMINAL_MESSAGE = (
 
 
 class State:
-    """Options of the `remediate` group, shared with every command."""
+    """Options of the `remediate` group, shared with every command.
 
-    def __init__(self, debug: bool) -> None:
+    `prompter` replaces the terminal prompter; tests pass one through
+    `CliRunner.invoke(obj=State(prompter=...))`.
+    """
+
+    def __init__(self, debug: bool = False, prompter: Prompter | None = None) -> None:
         self.debug = debug
+        self.prompter = prompter
 
 
 def handle_errors(command: F) -> F:
@@ -120,7 +125,7 @@ def cli(context: click.Context, debug: bool, log_file: Path | None) -> None:
     Start with `remediate rehearse` to drill the whole incident against a
     simulated AWS account; use `remediate run` on a real incident.
     """
-    context.obj = State(debug=debug)
+    context.ensure_object(State).debug = debug
     if debug or log_file:
         _configure_logging(debug, log_file)
 
@@ -369,7 +374,11 @@ def _console(*, stderr: bool = False) -> Console:
     return TerminalConsole(sys.stderr if stderr else sys.stdout)
 
 
-def _prompter_if_terminal() -> Any:
+def _prompter_if_terminal() -> Prompter | None:
+    context = click.get_current_context(silent=True)
+    state = context.find_object(State) if context else None
+    if state is not None and state.prompter is not None:
+        return state.prompter
     if not sys.stdin.isatty():
         return None
     from remediate.ui.prompter import QuestionaryPrompter

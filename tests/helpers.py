@@ -32,10 +32,14 @@ CONSUMER_SECRET = "prod/mailer/smtp"
 CONSUMER_REGION = "eu-west-1"
 
 
+# A scripted answer that selects every enabled choice of a checkbox question.
+SELECT_EVERY_CHOICE = object()
+
+
 class ScriptedPrompter:
     """Answers questions from a mapping by question id; an unknown question fails the test."""
 
-    def __init__(self, answers: Mapping[str, AnswerValue]) -> None:
+    def __init__(self, answers: Mapping[str, object]) -> None:
         self.answers = dict(answers)
         self.asked: list[str] = []
 
@@ -43,7 +47,11 @@ class ScriptedPrompter:
         self.asked.append(question.id)
         if question.id not in self.answers:
             raise AssertionError(f"unexpected question {question.id}: {question.message}")
-        return self.answers[question.id]
+        answer = self.answers[question.id]
+        if answer is SELECT_EVERY_CHOICE:
+            return question.enabled_values()
+        assert isinstance(answer, (bool, str, list))
+        return answer
 
 
 @dataclass
@@ -150,6 +158,7 @@ def make_context(
     dry_run: bool = False,
     clock: FixedClock | None = None,
     console: RecordingConsole | None = None,
+    credential_session: Any = None,
 ) -> Any:
     """Build the engine's RunContext over a moto session, as `remediate run --yes` would."""
     from pathlib import Path
@@ -168,7 +177,7 @@ def make_context(
         incident=incident,
         incident_id="test-incident",
         journal=journal,
-        gateways=AwsGateways(session),
+        gateways=AwsGateways(session, credential_session=credential_session),
         console=console or RecordingConsole(),
         policy=AnswerPolicy(answers=answers_file, assume_yes=assume_yes, prompter=prompter),
         access_key_id=access_key_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from remediate.aws.base import ClientFactory
@@ -16,10 +17,22 @@ if TYPE_CHECKING:
 
 
 class AwsGateways:
-    def __init__(self, session: boto3.Session, *, user_agent_extra: str = "") -> None:
+    def __init__(
+        self,
+        session: boto3.Session,
+        *,
+        user_agent_extra: str = "",
+        credential_session: Callable[..., boto3.Session] | None = None,
+    ) -> None:
+        """Build every gateway on one session.
+
+        `credential_session` builds the session that signs with a new key to prove
+        it; tests pass one whose events inject the errors of a key IAM has not
+        propagated yet.
+        """
         self.clients = ClientFactory(session, user_agent_extra=user_agent_extra)
         self.iam = IamGateway(self.clients)
-        self.sts = StsGateway(self.clients)
+        self.sts = StsGateway(self.clients, credential_session=credential_session)
         self.ses = SesGateway(self.clients)
         self.secretsmanager = SecretsManagerGateway(self.clients)
         self.cloudtrail = CloudTrailGateway(self.clients)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,14 @@ class CallerIdentity:
 
 
 class StsGateway:
-    def __init__(self, clients: ClientFactory) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        *,
+        credential_session: Callable[..., boto3.Session] | None = None,
+    ) -> None:
         self._clients = clients
+        self._credential_session = credential_session or boto3.Session
 
     @property
     def _sts(self) -> Any:
@@ -46,7 +52,7 @@ class StsGateway:
         The session copies the operator session's region and botocore settings
         (endpoint, retries), but none of its credentials.
         """
-        session = boto3.Session(
+        session = self._credential_session(
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key.reveal(),
             region_name=self._clients.default_region,

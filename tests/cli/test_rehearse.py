@@ -13,8 +13,9 @@ from moto import mock_aws
 
 from remediate.aws.regions import smtp_regions
 from remediate.aws.smtp import smtp_password_v2, smtp_password_v4
-from remediate.cli import cli
+from remediate.cli import State, cli
 from remediate.core.errors import ExitCode
+from tests.helpers import SELECT_EVERY_CHOICE, ScriptedPrompter
 
 ACCOUNT = "123456789012"
 
@@ -108,3 +109,46 @@ def test_rehearse_unknown_scenario(tmp_path: Path) -> None:
 
     assert code == ExitCode.USAGE_ERROR
     assert "default" in output
+
+
+def test_rehearse_interactive_asks_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompter = ScriptedPrompter(
+        {
+            "consumers.secrets": "",
+            "consumers.select": SELECT_EVERY_CHOICE,
+            "deactivate.confirm": True,
+        }
+    )
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(
+        cli, ["rehearse"], obj=State(prompter=prompter), catch_exceptions=False
+    )
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert prompter.asked == ["consumers.secrets", "consumers.select", "deactivate.confirm"]
+    assert "is now Inactive." in result.output
+
+
+def test_rehearse_interactive_decline_keeps_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompter = ScriptedPrompter(
+        {
+            "consumers.secrets": "",
+            "consumers.select": SELECT_EVERY_CHOICE,
+            "deactivate.confirm": False,
+        }
+    )
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(
+        cli, ["rehearse"], obj=State(prompter=prompter), catch_exceptions=False
+    )
+
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "stays Active, as the operator chose" in result.output
+    report = next((tmp_path / "incidents").iterdir()) / "report.md"
+    assert "- [ ] Deactivate the leaked key" in report.read_text()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from remediate.aws.iam import AccessKey
 from remediate.aws.smtp import smtp_password_v4
-from remediate.core.errors import InputRequiredError, UsageError
+from remediate.core.errors import InputRequiredError, UsageError, VerificationError
 from remediate.engine.journal import RecordType
 from remediate.steps.rotate import propose_key_to_delete
 from tests.helpers import (
@@ -55,6 +57,68 @@ def test_rotate_stages_new_key(moto_session: boto3.Session) -> None:
     assert current_secret(moto_session)["username"] == world.leaked_key_id
     secret = context.secret(new_key).reveal()
     assert pending_secret(moto_session)["password"] == smtp_password_v4(secret, CONSUMER_REGION)
+
+
+def session_rejecting_new_keys(rejections: int) -> Any:
+    """Build sessions whose STS GetCallerIdentity fails as IAM does before a new key propagates.
+
+    moto accepts a new key at once, so the error is injected through botocore's
+    event system, the way Stubber answers a call.
+    """
+    remaining = [rejections]
+
+    def reject(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if remaining[0] == 0:
+            return None
+        remaining[0] -= 1
+        error = {
+            "Code": "InvalidClientTokenId",
+            "Message": "The security token included in the request is invalid.",
+        }
+        return AWSResponse("https://sts.amazonaws.com/", 403, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "rejected"},
+        }
+
+    def build(**arguments: Any) -> boto3.Session:
+        session = boto3.Session(**arguments)
+        session.events.register("before-call.sts.GetCallerIdentity", reject)
+        return session
+
+    return build
+
+
+def test_rotate_waits_while_iam_propagates(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    context = prepared_context(
+        moto_session, world.leaked_key_id, credential_session=session_rejecting_new_keys(3)
+    )
+
+    outputs = run_step(context, "rotate").outputs
+
+    assert outputs["verified_arn"] == f"arn:aws:iam::123456789012:user/{SMTP_USER}"
+    retries = [
+        line for line in context.console.lines if "is not valid yet (InvalidClientTokenId)" in line
+    ]
+    assert retries == [
+        "info: The new key is not valid yet (InvalidClientTokenId); retry 1 of 8.",
+        "info: The new key is not valid yet (InvalidClientTokenId); retry 2 of 8.",
+        "info: The new key is not valid yet (InvalidClientTokenId); retry 3 of 8.",
+    ]
+
+
+def test_rotate_gives_up_after_attempts(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    context = prepared_context(
+        moto_session, world.leaked_key_id, credential_session=session_rejecting_new_keys(99)
+    )
+
+    with pytest.raises(VerificationError) as caught:
+        run_step(context, "rotate", params={"verify_attempts": 2})
+
+    assert "was still rejected after 2 attempts (InvalidClientTokenId)" in caught.value.message
+    assert "It is staged but no consumer reads it yet." in caught.value.message
+    assert current_secret(moto_session)["username"] == world.leaked_key_id
 
 
 def test_update_consumers_promotes_and_keeps_fields(moto_session: boto3.Session) -> None:
