@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from remediate.aws.base import CallReceipt, ClientFactory, aws_call, request_id_of
+from remediate.core.errors import AwsCallError
 from remediate.core.secrets import SecretValue
 
 ACTIVE = "Active"
@@ -53,15 +54,25 @@ class InlinePolicy:
 
 @dataclass(frozen=True)
 class AttachedPolicy:
+    """A managed policy attached to a user or group; `document` is its default version."""
+
     name: str
     arn: str
+    document: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class GroupPolicies:
+    name: str
+    inline: tuple[InlinePolicy, ...]
+    attached: tuple[AttachedPolicy, ...]
 
 
 @dataclass(frozen=True)
 class UserPolicies:
     inline: tuple[InlinePolicy, ...]
     attached: tuple[AttachedPolicy, ...]
-    groups: tuple[str, ...]
+    groups: tuple[GroupPolicies, ...]
 
 
 class IamGateway:
@@ -100,29 +111,87 @@ class IamGateway:
         return sorted(keys, key=lambda key: key.create_date)
 
     def list_user_policies(self, user_name: str) -> UserPolicies:
-        inline: list[InlinePolicy] = []
-        attached: list[AttachedPolicy] = []
-        groups: list[str] = []
-        with aws_call("iam", "ListUserPolicies", user_name):
-            for page in self._iam.get_paginator("list_user_policies").paginate(UserName=user_name):
-                for name in page["PolicyNames"]:
-                    inline.append(self._get_user_policy(user_name, name))
-        with aws_call("iam", "ListAttachedUserPolicies", user_name):
-            paginator = self._iam.get_paginator("list_attached_user_policies")
-            for page in paginator.paginate(UserName=user_name):
-                for item in page["AttachedPolicies"]:
-                    attached.append(AttachedPolicy(name=item["PolicyName"], arn=item["PolicyArn"]))
+        """Read every policy that applies to the user: inline, attached, and those of its groups."""
+        inline = self._inline_policies("User", user_name)
+        attached = self._attached_policies("User", user_name)
+        groups: list[GroupPolicies] = []
         with aws_call("iam", "ListGroupsForUser", user_name):
-            for page in self._iam.get_paginator("list_groups_for_user").paginate(
-                UserName=user_name
-            ):
-                groups.extend(group["GroupName"] for group in page["Groups"])
-        return UserPolicies(inline=tuple(inline), attached=tuple(attached), groups=tuple(groups))
+            pages = self._iam.get_paginator("list_groups_for_user").paginate(UserName=user_name)
+            names = [group["GroupName"] for page in pages for group in page["Groups"]]
+        for name in names:
+            groups.append(
+                GroupPolicies(
+                    name=name,
+                    inline=self._inline_policies("Group", name),
+                    attached=self._attached_policies("Group", name),
+                )
+            )
+        return UserPolicies(inline=inline, attached=attached, groups=tuple(groups))
 
-    def _get_user_policy(self, user_name: str, policy_name: str) -> InlinePolicy:
-        with aws_call("iam", "GetUserPolicy", f"{user_name}/{policy_name}"):
-            response = self._iam.get_user_policy(UserName=user_name, PolicyName=policy_name)
-        return InlinePolicy(name=policy_name, document=_policy_document(response["PolicyDocument"]))
+    def _inline_policies(self, kind: str, name: str) -> tuple[InlinePolicy, ...]:
+        """Read the inline policies of a user or group (`kind` is "User" or "Group")."""
+        argument = {f"{kind}Name": name}
+        policies: list[InlinePolicy] = []
+        with aws_call("iam", f"List{kind}Policies", name):
+            pages = self._iam.get_paginator(f"list_{kind.lower()}_policies").paginate(**argument)
+            policy_names = [policy for page in pages for policy in page["PolicyNames"]]
+        for policy_name in policy_names:
+            with aws_call("iam", f"Get{kind}Policy", f"{name}/{policy_name}"):
+                method = getattr(self._iam, f"get_{kind.lower()}_policy")
+                response = method(PolicyName=policy_name, **argument)
+            policies.append(
+                InlinePolicy(
+                    name=policy_name, document=_policy_document(response["PolicyDocument"])
+                )
+            )
+        return tuple(policies)
+
+    def _attached_policies(self, kind: str, name: str) -> tuple[AttachedPolicy, ...]:
+        argument = {f"{kind}Name": name}
+        with aws_call("iam", f"ListAttached{kind}Policies", name):
+            paginator = self._iam.get_paginator(f"list_attached_{kind.lower()}_policies")
+            items = [
+                item for page in paginator.paginate(**argument) for item in page["AttachedPolicies"]
+            ]
+        return tuple(
+            AttachedPolicy(
+                name=item["PolicyName"],
+                arn=item["PolicyArn"],
+                document=self.get_policy_document(item["PolicyArn"]),
+            )
+            for item in items
+        )
+
+    def get_policy_document(self, policy_arn: str) -> dict[str, Any]:
+        """Return the default version's document of a managed policy."""
+        with aws_call("iam", "GetPolicy", policy_arn):
+            version = self._iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"]
+        with aws_call("iam", "GetPolicyVersion", policy_arn):
+            response = self._iam.get_policy_version(PolicyArn=policy_arn, VersionId=version)
+        return _policy_document(response["PolicyVersion"]["Document"])
+
+    def get_inline_policy(self, kind: str, name: str, policy_name: str) -> dict[str, Any] | None:
+        """Return an inline policy of a user or role, or None when it does not exist."""
+        method = getattr(self._iam, f"get_{kind.lower()}_policy")
+        try:
+            with aws_call("iam", f"Get{kind}Policy", f"{name}/{policy_name}"):
+                response = method(PolicyName=policy_name, **{f"{kind}Name": name})
+        except AwsCallError as error:
+            if error.code == "NoSuchEntity":
+                return None
+            raise
+        return _policy_document(response["PolicyDocument"])
+
+    def put_inline_policy(
+        self, kind: str, name: str, policy_name: str, document: dict[str, Any]
+    ) -> CallReceipt:
+        """Put an inline policy on a user or role (`kind` is "User" or "Role")."""
+        method = getattr(self._iam, f"put_{kind.lower()}_policy")
+        with aws_call("iam", f"Put{kind}Policy", f"{name}/{policy_name}"):
+            response = method(
+                PolicyName=policy_name, PolicyDocument=json.dumps(document), **{f"{kind}Name": name}
+            )
+        return CallReceipt(request_id=request_id_of(response))
 
     def create_access_key(self, user_name: str) -> CreatedAccessKey:
         # UserName is always passed: without it IAM creates a key for the caller.

@@ -8,6 +8,7 @@ from remediate.steps.find_consumers import FindConsumersStep
 from remediate.steps.identify import IdentifyStep
 from remediate.steps.investigate import InvestigateStep
 from remediate.steps.report import ReportStep
+from remediate.steps.revoke_sessions import RevokeSessionsStep
 from remediate.steps.rotate import RotateStep
 from remediate.steps.update_consumers import UpdateConsumersStep
 
@@ -16,6 +17,7 @@ STEP_KINDS: dict[str, type[Step]] = {
     for cls in (
         IdentifyStep,
         InvestigateStep,
+        RevokeSessionsStep,
         FindConsumersStep,
         RotateStep,
         UpdateConsumersStep,

@@ -240,6 +240,19 @@ def run_step(spec: StepSpec, context: RunContext) -> StepResult:
     log.debug("step %s (%s) started", spec.id, spec.kind)
     step = step_class(spec.kind)(spec)
     try:
+        reason = step.skip_reason(context)
+        if reason is not None:
+            result = StepResult(StepStatus.SKIPPED, f"Not applicable: {reason}")
+            journal.append(
+                RecordType.STEP_FINISHED,
+                step=spec.id,
+                kind=spec.kind,
+                status=str(result.status),
+                summary=result.summary,
+                outputs=result.outputs,
+            )
+            context.console.info(result.summary)
+            return result
         plan = step.plan(context)
         if plan.calls or plan.notes:
             journal.append(

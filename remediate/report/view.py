@@ -357,11 +357,17 @@ def _follow_ups(view: ReportView, outputs: dict[str, dict[str, Any]]) -> list[st
         )
     else:
         items.append(f"Deactivate the leaked key {key_id}: it is still active.")
-    for policy in outputs.get("identify", {}).get("quarantine_policies", []):
+    identify = outputs.get("identify", {})
+    for policy in identify.get("quarantine_policies", []):
         items.append(
-            f"AWS attached {policy} to {view.user_name}: open an AWS Support case to have it "
-            "lifted "
-            "once the rotation is done. It does not stop SES sending."
+            f"AWS attached {policy['name']} to {view.user_name}: open an AWS Support case to have "
+            "it lifted once the rotation is done. It does not stop SES sending."
+        )
+    if identify.get("temporary"):
+        issuer = identify.get("issuer") or {}
+        items.append(
+            "Find how the attacker obtained the temporary key: the long-term credentials of "
+            f"{issuer.get('arn') or 'the principal that issued it'} may have leaked too."
         )
     for item in view.unsupported_consumers:
         items.append(

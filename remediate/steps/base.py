@@ -190,6 +190,14 @@ class Step:
         self.spec = spec
         self.params: dict[str, Any] = {**self.defaults, **spec.params}
 
+    def skip_reason(self, ctx: StepContext) -> str | None:
+        """Say why the step does not apply to this incident, or None when it does.
+
+        For example, a temporary key is not rotated, and only a temporary key has
+        sessions to revoke.
+        """
+        return None
+
     def plan(self, ctx: StepContext) -> Plan:
         return Plan()
 

@@ -6,12 +6,16 @@ from remediate.aws.iam import ACTIVE, INACTIVE
 from remediate.core.errors import UsageError
 from remediate.core.interaction import Question, QuestionKind
 from remediate.steps.base import Check, Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
+from remediate.steps.identify import temporary_key_reason
 
 
 class DeactivateStep(Step):
     kind = "deactivate"
     mutating = True
     questions = ("deactivate.confirm",)
+
+    def skip_reason(self, ctx: StepContext) -> str | None:
+        return temporary_key_reason(ctx)
 
     def plan(self, ctx: StepContext) -> Plan:
         return Plan(calls=[_deactivate_call(ctx)])

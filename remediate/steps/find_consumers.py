@@ -15,12 +15,16 @@ from remediate.core.errors import AwsCallError, InputRequiredError
 from remediate.core.interaction import Choice, Question, QuestionKind, Table
 from remediate.steps.base import Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
 from remediate.steps.consumers import SECRETS_MANAGER, Consumer, LayoutError, detect_layout
+from remediate.steps.identify import temporary_key_reason
 
 
 class FindConsumersStep(Step):
     kind = "find-consumers"
     questions = ("consumers.secrets", "consumers.select")
     defaults: ClassVar[Mapping[str, Any]] = {"regions": []}
+
+    def skip_reason(self, ctx: StepContext) -> str | None:
+        return temporary_key_reason(ctx)
 
     def plan(self, ctx: StepContext) -> Plan:
         regions = self._search_regions(ctx)

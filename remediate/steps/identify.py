@@ -1,18 +1,29 @@
-"""Identify: which account and IAM user own the key, its status, age and last use."""
+"""Identify: which account and IAM user own the key, its status, age, last use and rights."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from remediate.aws.iam import AccessKey, UserPolicies
+from remediate.aws.regions import GLOBAL_EVENTS_REGION
 from remediate.core.errors import AwsCallError, UsageError, WrongAccountError
 from remediate.core.interaction import Table
 from remediate.core.timeutil import format_timestamp
+from remediate.evidence.iam_policies import (
+    QUARANTINE_POLICY_PREFIX,
+    SENDING_AND_KEY_ACTIONS,
+    SES_SEND_ACTIONS,
+    documents_of,
+    sources_allowing,
+    statement_effect,
+)
 from remediate.steps.base import Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
 
-QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
-SES_SEND_ACTIONS = frozenset({"ses:sendrawemail", "ses:sendemail", "ses:send*", "ses:*", "*"})
+# NOTE: IAM documents no UserName for a root access key in GetAccessKeyLastUsed;
+# these are the names the credential report and CloudTrail use for the root user.
+ROOT_USER_NAMES = frozenset({"root", "<root_account>"})
 
 
 class IdentifyStep(Step):
@@ -24,7 +35,7 @@ class IdentifyStep(Step):
             ("sts", "GetAccessKeyInfo", "the account that owns the key"),
             ("iam", "GetAccessKeyLastUsed", "the owning IAM user and the key's last use"),
             ("iam", "ListAccessKeys", "the user's keys and their status"),
-            ("iam", "ListUserPolicies", "the user's policies and groups"),
+            ("iam", "ListUserPolicies", "the user's policies, its groups and theirs"),
         ]
         return Plan(
             calls=[
@@ -35,15 +46,6 @@ class IdentifyStep(Step):
 
     def apply(self, ctx: StepContext, plan: Plan) -> StepResult:
         key_id = ctx.access_key_id
-        if key_id.startswith("ASIA"):
-            # NOTE: revoking the sessions of a temporary key is not offered yet.
-            raise UsageError(
-                f"{key_id} is a temporary (ASIA) access key from an STS session. It cannot be "
-                "rotated or deactivated, and it cannot be used for SMTP. Find the role or user "
-                "that issued it in CloudTrail, then revoke that principal's sessions.",
-                next_step=f"remediate investigate --access-key-id {key_id}",
-            )
-
         account = ctx.aws.sts.get_access_key_info(key_id)
         operator = ctx.aws.sts.get_caller_identity()
         if account != operator.account:
@@ -53,6 +55,8 @@ class IdentifyStep(Step):
                 next_step=f"sign in to account {account} (for example with --profile) and run "
                 f"`remediate run --access-key-id {key_id}` again",
             )
+        if key_id.startswith("ASIA"):
+            return _identify_temporary_key(ctx, account, operator.arn)
 
         try:
             last_used = ctx.aws.iam.get_access_key_last_used(key_id)
@@ -64,8 +68,16 @@ class IdentifyStep(Step):
                     next_step=f"remediate investigate --access-key-id {key_id}",
                 ) from error
             raise
-
         user_name = last_used.user_name
+        if user_name in ROOT_USER_NAMES:
+            raise UsageError(
+                f"{key_id} is an access key of the root user of account {account}. Only the root "
+                "user can deactivate or delete it: sign in as root, open Security credentials, "
+                "deactivate the key, and delete it once nothing uses it (AWS recommends that the "
+                "root user has no access key at all).",
+                next_step=f"remediate investigate --access-key-id {key_id}",
+            )
+
         keys = ctx.aws.iam.list_access_keys(user_name)
         leaked = next((key for key in keys if key.access_key_id == key_id), None)
         if leaked is None:
@@ -79,6 +91,7 @@ class IdentifyStep(Step):
 
         outputs: dict[str, Any] = {
             "account": account,
+            "temporary": False,
             "user_name": user_name,
             "access_key": {
                 **_key_record(leaked, now),
@@ -88,7 +101,7 @@ class IdentifyStep(Step):
             },
             "other_keys": [_key_record(key, now) for key in keys if key.access_key_id != key_id],
             "policies": _policies_record(policies) if policies else None,
-            "ses_send_rights": _grants_ses_send(policies) if policies else None,
+            "ses_send_sources": _ses_send_sources(policies) if policies else None,
             "quarantine_policies": _quarantine_policies(policies) if policies else [],
             "operator_arn": operator.arn,
             "operator_owns_key": operator.arn.endswith(f":user/{user_name}"),
@@ -101,6 +114,85 @@ class IdentifyStep(Step):
             f"it is {leaked.status}.",
             outputs,
         )
+
+
+def temporary_key_reason(ctx: StepContext) -> str | None:
+    """The reason a rotation step does not apply: the key is temporary, or None."""
+    if ctx.output_of("identify").get("temporary"):
+        return (
+            "a temporary (ASIA) key cannot be rotated or deactivated; "
+            "its sessions are revoked instead"
+        )
+    return None
+
+
+def _identify_temporary_key(ctx: StepContext, account: str, operator_arn: str) -> StepResult:
+    """A temporary key cannot be rotated: find the principal whose sessions can be revoked."""
+    key_id = ctx.access_key_id
+    issuer = _find_issuer(ctx)
+    outputs: dict[str, Any] = {
+        "account": account,
+        "temporary": True,
+        "issuer": issuer,
+        "operator_arn": operator_arn,
+    }
+    ctx.console.warning(
+        f"{key_id} is a temporary (ASIA) access key of an STS session. It cannot be rotated, "
+        "deactivated or used for SMTP; it stops working when its session expires (at most 36 "
+        "hours for a session token, 12 for a role) or when the sessions of the principal that "
+        "issued it are revoked."
+    )
+    if issuer:
+        ctx.console.info(
+            f"It was issued to {issuer['kind'].lower()} {issuer['name']} ({issuer['arn']})."
+        )
+        principal = f"{issuer['kind'].lower()} {issuer['name']}"
+        summary = f"{key_id} is a temporary key of {principal} in {account}."
+    else:
+        ctx.console.warning(
+            "CloudTrail shows no event of this key, so the issuing principal is unknown."
+        )
+        summary = f"{key_id} is a temporary key in {account}; its issuer is unknown."
+    return StepResult(StepStatus.OK if issuer else StepStatus.DEGRADED, summary, outputs)
+
+
+def _find_issuer(ctx: StepContext) -> dict[str, str] | None:
+    """Read the first CloudTrail event made with the temporary key and name its issuer."""
+    regions = dict.fromkeys([GLOBAL_EVENTS_REGION, *ctx.regions, ctx.aws.default_region])
+    for region in regions:
+        try:
+            first = next(
+                iter(ctx.aws.cloudtrail.lookup_events_by_access_key(region, ctx.access_key_id)),
+                None,
+            )
+        except AwsCallError as error:
+            ctx.record_gap(
+                "cloudtrail:LookupEvents",
+                f"the key's issuer could not be looked up: {error.message}",
+                region=region,
+            )
+            continue
+        if first is not None:
+            issuer = issuer_of(first)
+            if issuer is not None:
+                return issuer
+    return None
+
+
+def issuer_of(item: dict[str, Any]) -> dict[str, str] | None:
+    """Name the principal whose session a CloudTrail event's temporary key belongs to."""
+    record = item.get("CloudTrailEvent")
+    event = json.loads(record) if isinstance(record, str) else item
+    identity = event.get("userIdentity") or {}
+    issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
+    if issuer.get("type") == "Role" and issuer.get("userName"):
+        return {"kind": "Role", "name": issuer["userName"], "arn": str(issuer.get("arn", ""))}
+    if issuer.get("type") == "IAMUser" and issuer.get("userName"):
+        return {"kind": "User", "name": issuer["userName"], "arn": str(issuer.get("arn", ""))}
+    if identity.get("type") == "IAMUser" and identity.get("userName"):
+        # A session token from GetSessionToken keeps the user's own identity.
+        return {"kind": "User", "name": identity["userName"], "arn": str(identity.get("arn", ""))}
+    return None
 
 
 def _read_policies(ctx: StepContext, user_name: str) -> UserPolicies | None:
@@ -129,32 +221,38 @@ def _policies_record(policies: UserPolicies) -> dict[str, Any]:
     return {
         "inline": [policy.name for policy in policies.inline],
         "attached": [policy.arn for policy in policies.attached],
-        "groups": list(policies.groups),
+        "groups": [group.name for group in policies.groups],
     }
 
 
-def _grants_ses_send(policies: UserPolicies) -> bool:
-    """Whether an inline policy allows sending; attached and group policies are not read here."""
-    for policy in policies.inline:
-        statements = policy.document.get("Statement", [])
-        if isinstance(statements, dict):
-            statements = [statements]
-        for statement in statements:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = statement.get("Action", [])
-            actions = [actions] if isinstance(actions, str) else actions
-            if any(str(action).lower() in SES_SEND_ACTIONS for action in actions):
-                return True
-    return False
+def _ses_send_sources(policies: UserPolicies) -> list[str]:
+    documents = documents_of(policies)
+    sources: list[str] = []
+    for action in SES_SEND_ACTIONS:
+        sources += [
+            source for source in sources_allowing(documents, action) if source not in sources
+        ]
+    return sources
 
 
-def _quarantine_policies(policies: UserPolicies) -> list[str]:
-    return [
-        policy.name
-        for policy in policies.attached
-        if policy.name.startswith(QUARANTINE_POLICY_PREFIX)
-    ]
+def _quarantine_policies(policies: UserPolicies) -> list[dict[str, Any]]:
+    """Describe each AWSCompromisedKeyQuarantine policy: what it denies, and what it leaves open."""
+    found = []
+    for policy in policies.attached:
+        if not policy.name.startswith(QUARANTINE_POLICY_PREFIX) or policy.document is None:
+            continue
+        effects = {
+            action: statement_effect(policy.document, action) for action in SENDING_AND_KEY_ACTIONS
+        }
+        found.append(
+            {
+                "name": policy.name,
+                "arn": policy.arn,
+                "denies": [action for action, effect in effects.items() if effect == "Deny"],
+                "leaves_open": [action for action, effect in effects.items() if effect != "Deny"],
+            }
+        )
+    return found
 
 
 def _show(ctx: StepContext, outputs: dict[str, Any]) -> None:
@@ -179,13 +277,29 @@ def _show(ctx: StepContext, outputs: dict[str, Any]) -> None:
                 f"{other['access_key_id']} ({other['status']}, created {other['create_date']})",
             ]
         )
+    sources = outputs["ses_send_sources"]
+    if sources is not None:
+        rows.append(
+            [
+                "May send mail",
+                "; ".join(sources) if sources else "no policy allows ses:SendRawEmail",
+            ]
+        )
     ctx.console.table(Table("The leaked key", ["", ""], rows))
     if outputs["operator_owns_key"]:
         ctx.console.warning(
             "You are signed in as the user that owns the leaked key. Use another principal."
         )
-    for name in outputs["quarantine_policies"]:
+    for policy in outputs["quarantine_policies"]:
+        open_actions = [a for a in policy["leaves_open"] if a.startswith("ses:")]
         ctx.console.warning(
-            f"AWS attached {name} to this user: it blocks the user's own key changes but "
-            "does not deny ses:SendRawEmail, so mail keeps flowing. remediate never detaches it."
+            f"AWS attached {policy['name']} to this user. It denies "
+            f"{', '.join(policy['denies']) or 'none of the key and sending actions'}, "
+            + (
+                f"but not {' or '.join(open_actions)}, so mail keeps flowing. "
+                if open_actions
+                else "including sending. "
+            )
+            + "remediate acts with your credentials, so the rotation is not blocked, and it never "
+            "detaches the policy: ask AWS Support to lift it once the rotation is done."
         )

@@ -30,6 +30,7 @@ from remediate.steps.base import (
     StepStatus,
 )
 from remediate.steps.consumers import SMTP, Consumer, rewrite_secret
+from remediate.steps.identify import temporary_key_reason
 
 # Errors a brand-new key returns while IAM propagates it (seconds, sometimes longer).
 NOT_YET_VALID_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure"})
@@ -43,6 +44,9 @@ class RotateStep(Step):
         "verify_attempts": 8,
         "verify_first_delay_seconds": 1.0,
     }
+
+    def skip_reason(self, ctx: StepContext) -> str | None:
+        return temporary_key_reason(ctx)
 
     def plan(self, ctx: StepContext) -> Plan:
         user = _user(ctx)

@@ -11,11 +11,15 @@ from remediate.core.errors import UsageError
 from remediate.core.secrets import SecretValue
 from remediate.steps.base import Check, Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
 from remediate.steps.consumers import SMTP
+from remediate.steps.identify import temporary_key_reason
 
 
 class UpdateConsumersStep(Step):
     kind = "update-consumers"
     mutating = True
+
+    def skip_reason(self, ctx: StepContext) -> str | None:
+        return temporary_key_reason(ctx)
 
     def plan(self, ctx: StepContext) -> Plan:
         staged = _staged(ctx)

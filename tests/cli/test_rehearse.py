@@ -69,13 +69,14 @@ def test_rehearse_yes_completes(tmp_path: Path, kept_moto: None) -> None:
     assert len(incidents) == 1
     assert f"Incident directory: incidents/{incidents[0].name}" in output
     for heading in (
-        "[1/7] Identify the key, its account and its owner",
-        "[2/7] Investigate what the key did (CloudTrail, SES sending)",
-        "[3/7] Find the consumers that hold the key",
-        "[4/7] Create the replacement key and stage it in every consumer",
-        "[5/7] Switch every consumer to the new credential and read it back",
-        "[6/7] Deactivate the leaked key",
-        "[7/7] Write the incident report",
+        "[1/8] Identify the key, its account and its owner",
+        "[2/8] Investigate what the key did (CloudTrail, SES sending)",
+        "[3/8] Revoke the sessions of a temporary key's issuer (temporary keys only)",
+        "[4/8] Find the consumers that hold the key",
+        "[5/8] Create the replacement key and stage it in every consumer",
+        "[6/8] Switch every consumer to the new credential and read it back",
+        "[7/8] Deactivate the leaked key",
+        "[8/8] Write the incident report",
     ):
         assert heading in output
     report = (incidents[0] / "report.md").read_text()

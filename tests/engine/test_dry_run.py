@@ -68,12 +68,5 @@ def test_dry_run_makes_no_mutating_call(
         f"change: iam UpdateAccessKey on {world.leaked_key_id}: deactivate the leaked key"
         in console.text
     )
-    assert [step.status for step in outcome.steps] == [
-        "ok",
-        "ok",
-        "ok",
-        "skipped",
-        "skipped",
-        "skipped",
-        "skipped",
-    ]
+    statuses = [str(step.status) for step in outcome.steps]
+    assert statuses == ["ok", "ok", "skipped", "ok", "skipped", "skipped", "skipped", "skipped"]

@@ -25,13 +25,14 @@ def test_default_playbook_steps() -> None:
     assert [step.id for step in playbook.steps] == [
         "identify",
         "investigate",
+        "revoke-sessions",
         "find-consumers",
         "rotate",
         "update-consumers",
         "deactivate",
         "report",
     ]
-    assert playbook.steps[5].answers == ("deactivate.confirm",)
+    assert playbook.steps[6].answers == ("deactivate.confirm",)
 
 
 def test_playbook_by_path(tmp_path: Path) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 
 from remediate.core.errors import UsageError, WrongAccountError
+from remediate.core.records import RecordType
+from remediate.rehearsal.moto_fills import install_fills, record_cloudtrail_event
 from tests.helpers import SMTP_USER, FixedClock, make_context, make_smtp_world, run_step
 
 
@@ -28,8 +32,9 @@ def test_identify_finds_owner_and_key(moto_session: boto3.Session) -> None:
         "attached": [],
         "groups": [],
     }
-    assert outputs["ses_send_rights"] is True
+    assert outputs["ses_send_sources"] == ["inline AmazonSesSendingAccess"]
     assert outputs["quarantine_policies"] == []
+    assert outputs["temporary"] is False
     assert result.summary == (
         f"{world.leaked_key_id} belongs to IAM user {SMTP_USER} in account 123456789012; "
         "it is Active."
@@ -49,32 +54,164 @@ def test_identify_lists_other_keys(moto_session: boto3.Session) -> None:
     assert outputs["other_keys"][0]["status"] == "Active"
 
 
-def test_identify_warns_about_quarantine_policy(moto_session: boto3.Session) -> None:
+def test_identify_reads_attached_and_group_rights(moto_session: boto3.Session) -> None:
     world = make_smtp_world(moto_session)
     iam = moto_session.client("iam")
-    arn = iam.create_policy(
-        PolicyName="AWSCompromisedKeyQuarantineV3",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Deny", "Action": "iam:CreateAccessKey", "Resource": "*"}],
-            }
-        ),
-    )["Policy"]["Arn"]
+    iam.delete_user_policy(UserName=SMTP_USER, PolicyName="AmazonSesSendingAccess")
+    send_all = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ses:Send*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="SesSend", PolicyDocument=json.dumps(send_all))["Policy"][
+        "Arn"
+    ]
+    iam.attach_user_policy(UserName=SMTP_USER, PolicyArn=arn)
+    iam.create_group(GroupName="mailers")
+    iam.add_user_to_group(GroupName="mailers", UserName=SMTP_USER)
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}],
+    }
+    iam.put_group_policy(
+        GroupName="mailers", PolicyName="SesAll", PolicyDocument=json.dumps(everything)
+    )
+    context = make_context(moto_session, world.leaked_key_id)
+
+    outputs = run_step(context, "identify").outputs
+
+    assert outputs["ses_send_sources"] == ["attached SesSend", "group mailers: inline SesAll"]
+    assert outputs["policies"]["groups"] == ["mailers"]
+
+
+def test_identify_without_send_rights(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    moto_session.client("iam").delete_user_policy(
+        UserName=SMTP_USER, PolicyName="AmazonSesSendingAccess"
+    )
+    context = make_context(moto_session, world.leaked_key_id)
+
+    outputs = run_step(context, "identify").outputs
+
+    assert outputs["ses_send_sources"] == []
+    assert "row: May send mail | no policy allows ses:SendRawEmail" in context.console.text
+
+
+def test_identify_explains_quarantine_policy(
+    moto_session: boto3.Session, samples_dir: Path
+) -> None:
+    world = make_smtp_world(moto_session)
+    iam = moto_session.client("iam")
+    document = (samples_dir / "iam" / "AWSCompromisedKeyQuarantineV3.json").read_text()
+    arn = iam.create_policy(PolicyName="AWSCompromisedKeyQuarantineV3", PolicyDocument=document)[
+        "Policy"
+    ]["Arn"]
     iam.attach_user_policy(UserName=SMTP_USER, PolicyArn=arn)
     context = make_context(moto_session, world.leaked_key_id)
 
     outputs = run_step(context, "identify").outputs
 
-    assert outputs["quarantine_policies"] == ["AWSCompromisedKeyQuarantineV3"]
-    assert "does not deny ses:SendRawEmail, so mail keeps flowing" in context.console.text
+    assert outputs["quarantine_policies"] == [
+        {
+            "name": "AWSCompromisedKeyQuarantineV3",
+            "arn": arn,
+            "denies": [
+                "iam:CreateAccessKey",
+                "iam:UpdateAccessKey",
+                "iam:CreateUser",
+                "sts:GetSessionToken",
+                "sts:GetFederationToken",
+            ],
+            "leaves_open": ["ses:SendRawEmail", "ses:SendEmail"],
+        }
+    ]
+    assert (
+        "but not ses:SendRawEmail or ses:SendEmail, so mail keeps flowing" in context.console.text
+    )
+    assert "it never detaches the policy" in context.console.text
 
 
-def test_identify_stops_on_temporary_key(moto_session: boto3.Session) -> None:
-    context = make_context(moto_session, "ASIAEXAMPLEEXAMPLE12")
+def test_identify_stops_on_root_key(moto_session: boto3.Session) -> None:
+    # moto cannot create a root access key, so IAM's answer for one is stubbed.
+    context = make_context(moto_session, "AKIAROOTEXAMPLE00000")
+    iam_client = context.aws.clients.client("iam")
+    stubber = Stubber(iam_client)
+    stubber.add_response(
+        "get_access_key_last_used",
+        {"UserName": "root", "AccessKeyLastUsed": {"ServiceName": "N/A", "Region": "N/A"}},
+        {"AccessKeyId": "AKIAROOTEXAMPLE00000"},
+    )
 
-    with pytest.raises(UsageError, match="is a temporary \\(ASIA\\) access key"):
+    with stubber, pytest.raises(UsageError) as caught:
         run_step(context, "identify")
+
+    assert caught.value.message.startswith(
+        "AKIAROOTEXAMPLE00000 is an access key of the root user of account 123456789012."
+    )
+    assert "Only the root user can deactivate or delete it" in caught.value.message
+
+
+def test_identify_temporary_key_names_issuer(moto_session: boto3.Session) -> None:
+    session_key = assumed_role_key(moto_session)
+    context = make_context(moto_session, session_key)
+
+    result = run_step(context, "identify")
+
+    assert result.outputs["temporary"] is True
+    assert result.outputs["issuer"] == {
+        "kind": "Role",
+        "name": "mailer-role",
+        "arn": "arn:aws:iam::123456789012:role/mailer-role",
+    }
+    assert (
+        result.summary == f"{session_key} is a temporary key of role mailer-role in 123456789012."
+    )
+    assert "It cannot be rotated, deactivated or used for SMTP" in context.console.text
+
+
+def test_temporary_key_sessions_revoked(moto_session: boto3.Session) -> None:
+    session_key = assumed_role_key(moto_session)
+    context = make_context(moto_session, session_key, approve=("revoke-sessions",))
+    run_step(context, "identify")
+
+    result = run_step(context, "revoke-sessions")
+
+    assert result.outputs["issued_before"] == "2026-12-04T03:00:00Z"
+    document = moto_session.client("iam").get_role_policy(
+        RoleName="mailer-role", PolicyName="AWSRevokeOlderSessions"
+    )["PolicyDocument"]
+    assert document["Statement"][0]["Effect"] == "Deny"
+    assert document["Statement"][0]["Condition"] == {
+        "DateLessThan": {"aws:TokenIssueTime": "2026-12-04T03:00:00Z"}
+    }
+    intent = context.journal.last(RecordType.AWS_INTENT, operation="PutRolePolicy")
+    assert intent.get("undo") == (
+        "aws iam delete-role-policy --role-name mailer-role --policy-name AWSRevokeOlderSessions"
+    )
+
+
+def test_temporary_key_skips_rotation(moto_session: boto3.Session) -> None:
+    session_key = assumed_role_key(moto_session)
+    context = make_context(moto_session, session_key)
+    run_step(context, "identify")
+
+    for kind in ("find-consumers", "rotate", "update-consumers", "deactivate"):
+        result = run_step(context, kind)
+
+        assert str(result.status) == "skipped"
+        assert result.summary == (
+            "Not applicable: a temporary (ASIA) key cannot be rotated or deactivated; "
+            "its sessions are revoked instead"
+        )
+
+
+def test_long_term_key_skips_revocation(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    context = make_context(moto_session, world.leaked_key_id)
+    run_step(context, "identify")
+
+    result = run_step(context, "revoke-sessions")
+
+    assert result.summary == "Not applicable: the key is a long-term key; it is rotated instead"
 
 
 def test_identify_stops_on_deleted_key(moto_session: boto3.Session) -> None:
@@ -111,3 +248,46 @@ def test_identify_stops_on_other_account(moto_session: boto3.Session) -> None:
 
     assert caught.value.message.startswith(f"The key {key_id} belongs to AWS account 210987654321")
     assert "sign in to account 210987654321" in str(caught.value.next_step)
+
+
+def assumed_role_key(session: boto3.Session) -> str:
+    """Assume a role in moto and record one CloudTrail event made with its temporary key."""
+    install_fills()
+    iam = session.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(RoleName="mailer-role", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]
+    credentials = session.client("sts").assume_role(
+        RoleArn=role["Arn"], RoleSessionName="attacker"
+    )["Credentials"]
+    key_id = credentials["AccessKeyId"]
+    record_cloudtrail_event(
+        "123456789012",
+        {
+            "eventVersion": "1.08",
+            "eventID": "7f3a1c2e-0000-4000-8000-000000000001",
+            "eventTime": "2026-12-03T10:00:00Z",
+            "eventSource": "ses.amazonaws.com",
+            "eventName": "GetSendQuota",
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "203.0.113.45",
+            "userAgent": "Boto3/1.34.69",
+            "userIdentity": {
+                "type": "AssumedRole",
+                "accessKeyId": key_id,
+                "arn": "arn:aws:sts::123456789012:assumed-role/mailer-role/attacker",
+                "sessionContext": {
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "arn": role["Arn"],
+                        "userName": "mailer-role",
+                    }
+                },
+            },
+        },
+    )
+    return str(key_id)

@@ -1,0 +1,99 @@
+"""What an identity's IAM policies allow and deny, for the actions an incident cares about.
+
+This reads Allow and Deny statements with Action or NotAction and IAM's wildcards
+(`*`, `?`), case-insensitively. It does not evaluate Resource or Condition
+elements, so "grants" means "a statement could allow it": the right reading for
+an incident, where an over-estimate is safer than a miss.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from remediate.aws.iam import UserPolicies
+
+SES_SEND_ACTIONS = ("ses:SendRawEmail", "ses:SendEmail")
+QUARANTINE_POLICY_PREFIX = "AWSCompromisedKeyQuarantine"
+# Actions an incident responder would want a quarantine policy to stop, shown
+# when AWS's policy leaves them open.
+SENDING_AND_KEY_ACTIONS = (
+    "ses:SendRawEmail",
+    "ses:SendEmail",
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:CreateUser",
+    "sts:GetSessionToken",
+    "sts:GetFederationToken",
+)
+
+
+@dataclass(frozen=True)
+class NamedDocument:
+    """A policy document and where it comes from (for example `group mailers: SesSend`)."""
+
+    source: str
+    document: dict[str, Any]
+
+
+def documents_of(policies: UserPolicies) -> list[NamedDocument]:
+    """Every policy document that applies to the user, named by where it is attached."""
+    named = [NamedDocument(f"inline {policy.name}", policy.document) for policy in policies.inline]
+    named += [
+        NamedDocument(f"attached {policy.name}", policy.document)
+        for policy in policies.attached
+        if policy.document is not None
+    ]
+    for group in policies.groups:
+        named += [
+            NamedDocument(f"group {group.name}: inline {p.name}", p.document) for p in group.inline
+        ]
+        named += [
+            NamedDocument(f"group {group.name}: attached {p.name}", p.document)
+            for p in group.attached
+            if p.document is not None
+        ]
+    return named
+
+
+def sources_allowing(documents: Iterable[NamedDocument], action: str) -> list[str]:
+    return [
+        named.source for named in documents if statement_effect(named.document, action) == "Allow"
+    ]
+
+
+def statement_effect(document: dict[str, Any], action: str) -> str | None:
+    """Return "Deny" if any statement denies the action, "Allow" if one allows it, else None."""
+    effects = {
+        statement.get("Effect") for statement in _statements(document) if _covers(statement, action)
+    }
+    if "Deny" in effects:
+        return "Deny"
+    if "Allow" in effects:
+        return "Allow"
+    return None
+
+
+def _statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    for statement in statements:
+        if isinstance(statement, dict):
+            yield statement
+
+
+def _covers(statement: dict[str, Any], action: str) -> bool:
+    if "NotAction" in statement:
+        return not _matches_any(_as_list(statement["NotAction"]), action)
+    return _matches_any(_as_list(statement.get("Action", [])), action)
+
+
+def _matches_any(patterns: list[str], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), str(pattern).lower()) for pattern in patterns)
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(item) for item in value or []]
