@@ -22,3 +22,5 @@ class RecordType:
     CHECK = "check"
     NOTE = "note"
     REPORT_WRITTEN = "report.written"
+    EVIDENCE_FILE = "evidence.file"
+    EVIDENCE_SEALED = "evidence.sealed"

@@ -15,6 +15,7 @@ from remediate.core.interaction import AnswerValue, Console, Question
 from remediate.core.secrets import SecretValue
 from remediate.core.timeutil import Clock
 from remediate.engine.answers import AnswerPolicy, AnswerSource
+from remediate.engine.evidence_bundle import EvidenceBundle
 from remediate.engine.incident import IncidentDir
 from remediate.engine.journal import Journal, RecordType
 from remediate.steps.base import PlannedCall, ReceiptT, StepSpec
@@ -180,6 +181,31 @@ class RunContext:
             reason=reason,
             standing=standing,
         )
+
+    def write_evidence(self, name: str, data: Any) -> None:
+        if self.incident is None:
+            return
+        path, digest = EvidenceBundle(self.incident.path, self._clock).write(name, data)
+        self.journal.append(
+            RecordType.EVIDENCE_FILE, step=self.step_id, name=path.name, sha256=digest
+        )
+
+    def seal_evidence(self) -> None:
+        """Seal the evidence bundle's manifest and journal its hash (once, before any change)."""
+        if self.incident is None:
+            return
+        changes_started = bool(self.journal.of_type(RecordType.AWS_INTENT))
+        sealed = EvidenceBundle(self.incident.path, self._clock).seal(
+            changes_started=changes_started
+        )
+        if sealed is not None:
+            manifest, digest = sealed
+            self.journal.append(
+                RecordType.EVIDENCE_SEALED,
+                step=self.step_id,
+                manifest_sha256=digest,
+                files=manifest["files"],
+            )
 
     def keep_secret(self, name: str, value: SecretValue) -> None:
         self._secrets[name] = value

@@ -264,6 +264,9 @@ def run_step(spec: StepSpec, context: RunContext) -> StepResult:
         if context.dry_run and (step.mutating or plan.mutating):
             result = _show_plan(context, plan)
         else:
+            if step.mutating and not context.journal.of_type(RecordType.EVIDENCE_SEALED):
+                # The evidence collected so far is sealed before the first change.
+                context.seal_evidence()
             result = step.apply(context, plan)
             _verify(step.verify(context, result), context)
     except RemediateError as error:

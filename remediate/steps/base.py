@@ -164,6 +164,17 @@ class StepContext(Protocol):
         """
         ...
 
+    def write_evidence(self, name: str, data: Any) -> None:
+        """Keep raw evidence (events, statistics, IAM state) in the incident's evidence bundle.
+
+        The data must hold no secret; a dry run keeps nothing.
+        """
+        ...
+
+    def seal_evidence(self) -> None:
+        """Write the evidence bundle's SHA-256 manifest and journal its hash."""
+        ...
+
     def keep_secret(self, name: str, value: SecretValue) -> None:
         """Hold a new secret in memory for later steps of this process; never written."""
         ...

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from remediate.aws.iam import AccessKey, UserPolicies
+from remediate.aws.iam import AccessKey, AccessKeyLastUsed, UserPolicies
 from remediate.aws.regions import GLOBAL_EVENTS_REGION
 from remediate.core.errors import AwsCallError, UsageError, WrongAccountError
 from remediate.core.interaction import Table
@@ -107,6 +107,7 @@ class IdentifyStep(Step):
             "operator_owns_key": operator.arn.endswith(f":user/{user_name}"),
         }
         _show(ctx, outputs)
+        ctx.write_evidence("iam-state", _iam_state(user_name, keys, last_used, policies))
         status = StepStatus.OK if policies else StepStatus.DEGRADED
         return StepResult(
             status,
@@ -114,6 +115,44 @@ class IdentifyStep(Step):
             f"it is {leaked.status}.",
             outputs,
         )
+
+
+def _iam_state(
+    user_name: str,
+    keys: list[AccessKey],
+    last_used: AccessKeyLastUsed,
+    policies: UserPolicies | None,
+) -> dict[str, Any]:
+    """The user's IAM state as found, before any change: keys, last use and policy documents."""
+    return {
+        "user_name": user_name,
+        "access_keys": [
+            {
+                "AccessKeyId": key.access_key_id,
+                "Status": key.status,
+                "CreateDate": format_timestamp(key.create_date),
+            }
+            for key in keys
+        ],
+        "leaked_key_last_used": {
+            "LastUsedDate": _maybe_time(last_used.last_used_date),
+            "ServiceName": last_used.service_name,
+            "Region": last_used.region,
+        },
+        "policies": None
+        if policies is None
+        else {
+            "inline": {policy.name: policy.document for policy in policies.inline},
+            "attached": {policy.arn: policy.document for policy in policies.attached},
+            "groups": {
+                group.name: {
+                    "inline": {policy.name: policy.document for policy in group.inline},
+                    "attached": {policy.arn: policy.document for policy in group.attached},
+                }
+                for group in policies.groups
+            },
+        },
+    }
 
 
 def temporary_key_reason(ctx: StepContext) -> str | None:

@@ -14,6 +14,8 @@ class ReportStep(Step):
     def apply(self, ctx: StepContext, plan: Plan) -> StepResult:
         if ctx.dry_run:
             return StepResult(StepStatus.SKIPPED, "A dry run writes no report.")
+        # Evidence collected after the first change joins the manifest, marked as later.
+        ctx.seal_evidence()
         paths = ctx.write_reports()
         for path in paths:
             ctx.console.info(f"Report: {path}")

@@ -142,7 +142,9 @@ def test_run_rotates_against_plain_moto_server(
         assert not any(secret in text for text in written)
 
     assert stat.S_IMODE(incident.stat().st_mode) == 0o700
-    assert {stat.S_IMODE(p.stat().st_mode) for p in incident.iterdir()} == {0o600}
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in incident.rglob("*") if p.is_file()}
+    assert modes == {0o600}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in incident.rglob("*") if p.is_dir()} == {0o700}
 
 
 def test_run_without_approval_stops_before_deactivation(
