@@ -86,18 +86,28 @@ def error_code(error: ClientError) -> str:
 
 
 def translate(
-    error: Exception, *, service: str, operation: str, resource: str | None
+    error: Exception,
+    *,
+    service: str,
+    operation: str,
+    resource: str | None,
+    permission: str | None = None,
 ) -> AwsCallError:
-    """Turn a botocore exception into an AwsCallError that says what failed and where."""
+    """Turn a botocore exception into an AwsCallError that says what failed and where.
+
+    `permission` names the IAM action the call needs when it is not
+    `service:operation` (S3 ListObjectsV2 needs s3:ListBucket).
+    """
     target = f" on {resource}" if resource else ""
     if isinstance(error, ClientError):
         code = error_code(error)
-        message = str(error.response.get("Error", {}).get("Message", "")).strip()
+        message = str(error.response.get("Error", {}).get("Message", "")).strip().rstrip(".")
         text = f"{service} {operation}{target} failed: {code}"
         if message:
             text = f"{text}: {message}"
         if code in ACCESS_DENIED_CODES:
-            text = f"{text}. The operator's credentials lack {service}:{operation}."
+            action = permission or f"{service}:{operation}"
+            text = f"{text}. The operator's credentials lack {action}."
         return AwsCallError(
             text,
             service=service,
@@ -122,6 +132,7 @@ def translate(
             operation=operation,
             resource=resource,
             code="ConnectionError",
+            next_step="check the network, the proxy and AWS_ENDPOINT_URL, then run again",
         )
     return AwsCallError(
         f"{service} {operation}{target} failed: {error}",
@@ -133,9 +144,13 @@ def translate(
 
 
 @contextmanager
-def aws_call(service: str, operation: str, resource: str | None = None) -> Iterator[None]:
+def aws_call(
+    service: str, operation: str, resource: str | None = None, *, permission: str | None = None
+) -> Iterator[None]:
     """Translate any botocore failure inside the block into an AwsCallError."""
     try:
         yield
     except (ClientError, BotoCoreError) as error:
-        raise translate(error, service=service, operation=operation, resource=resource) from error
+        raise translate(
+            error, service=service, operation=operation, resource=resource, permission=permission
+        ) from error

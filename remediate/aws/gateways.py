@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING
 
 from remediate.aws.base import ClientFactory
 from remediate.aws.cloudtrail import CloudTrailGateway
+from remediate.aws.cloudwatch import CloudWatchGateway
 from remediate.aws.iam import IamGateway
+from remediate.aws.s3 import S3Gateway
 from remediate.aws.secretsmanager import SecretsManagerGateway
 from remediate.aws.ses import SesGateway
+from remediate.aws.sesv2 import Sesv2Gateway
 from remediate.aws.sts import StsGateway
 
 if TYPE_CHECKING:
@@ -36,6 +39,9 @@ class AwsGateways:
         self.ses = SesGateway(self.clients)
         self.secretsmanager = SecretsManagerGateway(self.clients)
         self.cloudtrail = CloudTrailGateway(self.clients)
+        self.sesv2 = Sesv2Gateway(self.clients)
+        self.cloudwatch = CloudWatchGateway(self.clients)
+        self.s3 = S3Gateway(self.clients)
 
     @property
     def default_region(self) -> str:

@@ -10,8 +10,11 @@ from remediate.core.errors import AwsCallError
 # Source names, written to the journal and shown in the report's gaps section.
 LOOKUP_EVENTS = "cloudtrail:LookupEvents"
 TRAIL_FILES = "cloudtrail:trail-files"
+TRAIL_BUCKET = "cloudtrail:trail-bucket"
 SEND_STATISTICS = "ses:GetSendStatistics"
 SEND_QUOTA = "ses:GetSendQuota"
+SES_ACCOUNT = "sesv2:GetAccount"
+SES_METRICS = "cloudwatch:GetMetricData"
 SMTP_SENDING = "ses:SMTP"
 DATA_EVENTS = "cloudtrail:data-events"
 

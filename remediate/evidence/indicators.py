@@ -42,7 +42,8 @@ class Finding:
     """An indicator that matched, with the events or SES data points behind it.
 
     `event_ids` hold eventIDs (or the digest reference of an event without one);
-    `data_points` name SES statistics as `<region>@<timestamp>`.
+    `data_points` name SES statistics and CloudWatch data points as
+    `<region>@<timestamp>`, and a region's sesv2 account state as `<region>@GetAccount`.
     """
 
     id: str
@@ -220,10 +221,15 @@ class SendingThresholds:
 
 @dataclass(frozen=True)
 class SendingIndicators:
+    """Indicators computed per region from SES statistics, account state and CloudWatch."""
+
     spike: IndicatorInfo
     new_region: IndicatorInfo
     unused_region: IndicatorInfo
     reputation: IndicatorInfo
+    review_pending: IndicatorInfo
+    production_unused_region: IndicatorInfo
+    enforcement: IndicatorInfo
     thresholds: SendingThresholds
 
 
@@ -232,6 +238,8 @@ class Catalogue:
     indicators: tuple[EventIndicator, ...]
     benign: BenignFilter
     sending: SendingIndicators
+    # The activity of keys that the leaked key obtained (temporary keys, new access keys).
+    derived_credentials: IndicatorInfo
 
     def match(self, events: Iterable[TrailEvent]) -> list[Finding]:
         """Match every event indicator after leaving out the calls of AWS services."""
@@ -241,7 +249,16 @@ class Catalogue:
 
     def ids(self) -> list[str]:
         sending = self.sending
-        extra = [sending.spike, sending.new_region, sending.unused_region, sending.reputation]
+        extra = [
+            sending.spike,
+            sending.new_region,
+            sending.unused_region,
+            sending.reputation,
+            sending.review_pending,
+            sending.production_unused_region,
+            sending.enforcement,
+            self.derived_credentials,
+        ]
         return [indicator.id for indicator in self.indicators] + [info.id for info in extra]
 
 
@@ -253,8 +270,14 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 @functools.cache
 def default_catalogue() -> Catalogue:
     """Return the catalogue shipped inside the package."""
+    return parse_catalogue(_shipped_document(), origin=CATALOGUE_RESOURCE)
+
+
+@functools.cache
+def _shipped_document() -> dict[str, Any]:
     text = resources.files("remediate.evidence").joinpath(CATALOGUE_RESOURCE).read_text("utf-8")
-    return parse_catalogue(yaml.safe_load(text), origin=CATALOGUE_RESOURCE)
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
 
 
 def load_catalogue(path: Path) -> Catalogue:
@@ -282,10 +305,15 @@ def parse_catalogue(document: Any, *, origin: str) -> Catalogue:
     duplicates = [id_ for id_, count in Counter(i.id for i in indicators).items() if count > 1]
     if duplicates:
         raise CatalogueError(f"{origin}: indicator ids appear twice: {', '.join(duplicates)}.")
+    # A team's file written before an indicator was added takes the shipped definition.
+    derived = root.get("derived_credentials") or _shipped_document()["derived_credentials"]
     return Catalogue(
         indicators=indicators,
         benign=reader.benign(root.get("benign") or {}),
         sending=reader.sending(root.get("sending")),
+        derived_credentials=reader.info(
+            reader.mapping(derived, "derived_credentials"), "derived_credentials"
+        ),
     )
 
 
@@ -564,5 +592,14 @@ class _Reader:
                 "sending: unused_region",
             ),
             reputation=self.info(reputation, "sending: reputation"),
+            review_pending=self.optional_info(section, "production_review_pending"),
+            production_unused_region=self.optional_info(section, "production_access_unused_region"),
+            enforcement=self.optional_info(section, "enforcement"),
             thresholds=thresholds,
         )
+
+    def optional_info(self, section: dict[str, Any], name: str) -> IndicatorInfo:
+        """Read a sending indicator that a team's file may omit, taking the shipped one then."""
+        where = f"sending: {name}"
+        item = section.get(name) or _shipped_document()["sending"][name]
+        return self.info(self.mapping(item, where), where)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from remediate.aws.cloudtrail import CloudTrailGateway
+from remediate.aws.cloudwatch import CloudWatchGateway
 from remediate.aws.ses import SesGateway
+from remediate.aws.sesv2 import Sesv2Gateway
 from remediate.core.interaction import Table
 from remediate.core.timeutil import format_timestamp, parse_timestamp
+from remediate.evidence.derived import (
+    DerivedCredential,
+    derived_activity_finding,
+    derived_credentials,
+)
 from remediate.evidence.events import TrailEvent, deduplicate
 from remediate.evidence.gaps import (
     SEND_STATISTICS,
@@ -21,19 +28,23 @@ from remediate.evidence.gaps import (
     standing_gaps,
 )
 from remediate.evidence.indicators import Catalogue, Finding, default_catalogue, sort_findings
-from remediate.evidence.lookup import lookup_events
+from remediate.evidence.lookup import LookupResult, lookup_events
 from remediate.evidence.sending import RegionSending, collect_sending, sending_findings
+from remediate.evidence.ses_account import describe_account
+from remediate.evidence.trail_bucket import (
+    TrailBucketReader,
+    TrailBucketResult,
+    TrailBucketSummary,
+)
 from remediate.evidence.trail_files import FileIssue, read_trail_files
 from remediate.evidence.verdict import VerdictResult, decide_verdict
 
+# Version 1 gained fields (derived_credentials, trail_bucket, sending's account,
+# cloudwatch and aws_reputation) without changing any, so readers of version 1 still work.
 SCHEMA_VERSION = 1
 
-# Calls whose response hands out temporary credentials. An attacker can keep
-# working with those after the leaked key is deactivated, and their events
-# carry the temporary key's ID, not the leaked one.
-CREDENTIAL_ISSUING_CALLS = frozenset({"GetSessionToken", "GetFederationToken", "AssumeRole"})
-# Rounds of following temporary keys (a role session may assume another role).
-MAX_SESSION_ROUNDS = 3
+# Rounds of following derived keys (a role session may assume another role).
+MAX_DERIVED_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -49,10 +60,16 @@ class Investigation:
     unreadable_files: tuple[FileIssue, ...] = ()
     skipped_files: tuple[FileIssue, ...] = ()
     partly_read_files: tuple[FileIssue, ...] = ()
-    session_key_ids: tuple[str, ...] = ()
+    derived_credentials: tuple[DerivedCredential, ...] = ()
     regions: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    trail_bucket: TrailBucketSummary | None = None
+
+    @property
+    def session_key_ids(self) -> tuple[str, ...]:
+        """The temporary keys among the derived keys (from STS calls)."""
+        return tuple(key.access_key_id for key in self.derived_credentials if key.temporary)
 
     @property
     def failed_gaps(self) -> tuple[EvidenceGap, ...]:
@@ -86,14 +103,34 @@ class Investigation:
             "regions": list(self.regions),
             "suspect_regions": list(self.suspect_regions),
             "session_access_key_ids": list(self.session_key_ids),
+            "derived_credentials": [key.to_record() for key in self.derived_credentials],
             "findings": [finding.to_record() for finding in self.findings],
             "events": [event.to_record() for event in self.events],
             "sending": [region.to_record() for region in self.sending],
+            "trail_bucket": self.trail_bucket.to_record() if self.trail_bucket else None,
             "gaps": [gap.to_record() for gap in self.gaps],
             "unreadable_files": [issue.to_record() for issue in self.unreadable_files],
             "skipped_files": [issue.to_record() for issue in self.skipped_files],
             "partly_read_files": [issue.to_record() for issue in self.partly_read_files],
         }
+
+
+@dataclass
+class _Evidence:
+    """Events, gaps and file issues gathered from every source, in the order they came."""
+
+    events: list[TrailEvent] = field(default_factory=list)
+    gaps: list[EvidenceGap] = field(default_factory=list)
+    unreadable: list[FileIssue] = field(default_factory=list)
+    skipped: list[FileIssue] = field(default_factory=list)
+    partly_read: list[FileIssue] = field(default_factory=list)
+
+    def add_bucket(self, result: TrailBucketResult) -> None:
+        self.events.extend(result.events)
+        self.gaps.extend(result.gaps)
+        self.unreadable.extend(result.unreadable)
+        self.skipped.extend(result.skipped)
+        self.partly_read.extend(result.partly_read)
 
 
 def investigate_files(
@@ -103,43 +140,64 @@ def investigate_files(
     until: datetime | None = None,
     *,
     catalogue: Catalogue | None = None,
+    trail_bucket: TrailBucketReader | None = None,
 ) -> Investigation:
-    """Investigate the key from local trail log files only, without any AWS call."""
+    """Investigate the key from trail log files: local files, and a trail bucket when given.
+
+    Without `trail_bucket` no AWS call is made; with it, only S3 reads.
+    """
     result = read_trail_files(paths)
-    gaps = standing_gaps(lookup_events=False)
-    gaps.append(
+    evidence = _Evidence(
+        events=list(result.events),
+        unreadable=list(result.unreadable),
+        skipped=list(result.skipped),
+        partly_read=list(result.partly_read),
+    )
+    evidence.gaps.extend(standing_gaps(lookup_events=False))
+    evidence.gaps.append(
         EvidenceGap(
             SEND_STATISTICS,
-            "SES sending statistics were not read, because this investigation used local "
-            "trail files only; investigate without --cloudtrail-logs to read them.",
+            "SES sending statistics, account state and CloudWatch metrics were not read, "
+            "because this investigation read trail log files only; investigate without "
+            "--cloudtrail-logs to read them.",
         )
     )
     if result.unreadable:
-        gaps.append(
+        evidence.gaps.append(
             EvidenceGap(
                 TRAIL_FILES,
                 f"{len(result.unreadable)} file(s) could not be read; see the unreadable files.",
             )
         )
     if result.partly_read:
-        gaps.append(
+        evidence.gaps.append(
             EvidenceGap(
                 TRAIL_FILES,
                 f"{len(result.partly_read)} file(s) held records that are not CloudTrail events.",
             )
         )
-    events, session_keys = select_events(result.events, access_key_id, since, until)
+    if trail_bucket is not None:
+        evidence.add_bucket(trail_bucket.read([access_key_id]))
+        reader = trail_bucket
+
+        def fetch(keys: Sequence[str]) -> None:
+            evidence.add_bucket(reader.read(keys))
+
+        _follow_derived(access_key_id, evidence, fetch)
+
+    events, derived = select_events(evidence.events, access_key_id, since, until)
     return build_investigation(
         access_key_id,
         events,
-        gaps=gaps,
+        gaps=evidence.gaps,
         catalogue=catalogue,
-        unreadable_files=result.unreadable,
-        skipped_files=result.skipped,
-        partly_read_files=result.partly_read,
-        session_key_ids=session_keys,
+        unreadable_files=evidence.unreadable,
+        skipped_files=evidence.skipped,
+        partly_read_files=evidence.partly_read,
+        derived=derived,
         since=since,
         until=until,
+        trail_bucket=trail_bucket.summary if trail_bucket else None,
     )
 
 
@@ -153,66 +211,77 @@ def investigate_account(
     since: datetime | None = None,
     until: datetime | None = None,
     unused_regions: Collection[str] = (),
+    production_requests: Collection[str] = (),
+    sesv2: Sesv2Gateway | None = None,
+    cloudwatch: CloudWatchGateway | None = None,
+    trail_bucket: TrailBucketReader | None = None,
     catalogue: Catalogue | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Investigation:
-    """Investigate the key with LookupEvents and SES statistics in every region (read-only)."""
-    # TODO: sesv2 GetAccount (sandbox and review status) and the CloudWatch AWS/SES
-    # metrics are not read yet, and neither are trail logs in S3.
-    catalogue = catalogue or default_catalogue()
-    lookup = lookup_events(
-        cloudtrail,
-        access_key_id,
-        regions,
-        start_time=since,
-        end_time=until,
-        monotonic=monotonic,
-        sleep=sleep,
-    )
-    events = list(lookup.events)
-    gaps = [*standing_gaps(lookup_events=True), *lookup.gaps]
+    """Investigate the key in AWS, read-only, in every region.
 
-    # Temporary keys the leaked key obtained act under their own IDs, so look them up too.
-    followed: set[str] = set()
-    for _ in range(MAX_SESSION_ROUNDS):
-        new_keys = [
-            key for key in session_keys_issued(events, access_key_id) if key not in followed
-        ]
-        if not new_keys:
-            break
-        for key in new_keys:
-            followed.add(key)
-            more = lookup_events(
-                cloudtrail,
-                key,
-                lookup.regions,
-                start_time=since,
-                end_time=until,
-                monotonic=monotonic,
-                sleep=sleep,
-            )
-            events.extend(more.events)
-            gaps.extend(more.gaps)
+    Sources: LookupEvents, the trail bucket when given, SES statistics and
+    quota, and, when their gateways are given, sesv2 GetAccount and the
+    CloudWatch AWS/SES metrics. Keys the key obtained are looked up in
+    LookupEvents and in the bucket as well. `production_requests` are the
+    regions where the team itself asked for SES production access.
+    """
+    catalogue = catalogue or default_catalogue()
+
+    def lookup(key: str, targets: Sequence[str]) -> LookupResult:
+        return lookup_events(
+            cloudtrail,
+            key,
+            targets,
+            start_time=since,
+            end_time=until,
+            monotonic=monotonic,
+            sleep=sleep,
+        )
+
+    first = lookup(access_key_id, regions)
+    evidence = _Evidence(
+        events=list(first.events), gaps=[*standing_gaps(lookup_events=True), *first.gaps]
+    )
+    if trail_bucket is not None:
+        evidence.add_bucket(trail_bucket.read([access_key_id]))
+
+    def fetch(keys: Sequence[str]) -> None:
+        for key in keys:
+            more = lookup(key, first.regions)
+            evidence.events.extend(more.events)
+            evidence.gaps.extend(more.gaps)
+        if trail_bucket is not None:
+            evidence.add_bucket(trail_bucket.read(keys))
+
+    _follow_derived(access_key_id, evidence, fetch)
 
     sending = collect_sending(
         ses,
-        lookup.regions,
+        first.regions,
         now=now,
         unused_regions=unused_regions,
         thresholds=catalogue.sending.thresholds,
+        sesv2=sesv2,
+        cloudwatch=cloudwatch,
+        production_requests=production_requests,
     )
-    selected, session_keys = select_events(events, access_key_id, since, until)
+    selected, derived = select_events(evidence.events, access_key_id, since, until)
     return build_investigation(
         access_key_id,
         selected,
         sending=sending.regions,
-        gaps=[*gaps, *sending.gaps],
+        gaps=[*evidence.gaps, *sending.gaps],
         catalogue=catalogue,
-        session_key_ids=session_keys,
-        regions=lookup.regions,
+        unreadable_files=evidence.unreadable,
+        skipped_files=evidence.skipped,
+        partly_read_files=evidence.partly_read,
+        derived=derived,
+        regions=first.regions,
         since=since,
         until=until,
+        trail_bucket=trail_bucket.summary if trail_bucket else None,
     )
 
 
@@ -226,17 +295,23 @@ def build_investigation(
     unreadable_files: Sequence[FileIssue] = (),
     skipped_files: Sequence[FileIssue] = (),
     partly_read_files: Sequence[FileIssue] = (),
-    session_key_ids: Sequence[str] = (),
+    derived: Sequence[DerivedCredential] = (),
     regions: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    trail_bucket: TrailBucketSummary | None = None,
 ) -> Investigation:
     """Match the indicators, analyse sending and decide the verdict over collected evidence."""
     catalogue = catalogue or default_catalogue()
     ordered = deduplicate(events)
-    findings = sort_findings(
-        [*catalogue.match(ordered), *sending_findings(sending, catalogue.sending)]
-    )
+    findings = [
+        *catalogue.match(ordered),
+        *sending_findings(sending, catalogue.sending, ordered),
+    ]
+    activity = derived_activity_finding(catalogue.derived_credentials, derived, ordered)
+    if activity is not None:
+        findings.append(activity)
+    findings = sort_findings(findings)
     return Investigation(
         access_key_id=access_key_id,
         events=tuple(ordered),
@@ -247,10 +322,11 @@ def build_investigation(
         unreadable_files=tuple(unreadable_files),
         skipped_files=tuple(skipped_files),
         partly_read_files=tuple(partly_read_files),
-        session_key_ids=tuple(session_key_ids),
+        derived_credentials=tuple(derived),
         regions=tuple(regions),
         since=since,
         until=until,
+        trail_bucket=trail_bucket,
     )
 
 
@@ -259,16 +335,16 @@ def select_events(
     access_key_id: str,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> tuple[list[TrailEvent], list[str]]:
-    """Keep the events made with the key, or with temporary keys it obtained, within [since, until].
+) -> tuple[list[TrailEvent], list[DerivedCredential]]:
+    """Keep the events made with the key, or with keys it obtained, within [since, until].
 
-    Returns the events and the temporary key IDs that were followed.
+    Returns the events and the derived keys that were followed.
     """
     events = list(events)
     since = parse_timestamp(since) if since is not None else None
     until = parse_timestamp(until) if until is not None else None
-    session_keys = session_keys_issued(events, access_key_id)
-    keys = {access_key_id, *session_keys}
+    derived = derived_credentials(events, access_key_id)
+    keys = {access_key_id, *(credential.access_key_id for credential in derived)}
     selected = [
         event
         for event in events
@@ -276,24 +352,24 @@ def select_events(
         and (since is None or event.event_time >= since)
         and (until is None or event.event_time <= until)
     ]
-    return deduplicate(selected), session_keys
+    return deduplicate(selected), derived
 
 
-def session_keys_issued(events: Iterable[TrailEvent], access_key_id: str) -> list[str]:
-    """Return the temporary access key IDs that the key, or keys it obtained, were issued."""
-    events = list(events)
-    keys = [access_key_id]
-    issued: list[str] = []
-    while keys:
-        parent = keys.pop()
-        for event in events:
-            if event.access_key_id != parent or event.event_name not in CREDENTIAL_ISSUING_CALLS:
-                continue
-            child = _issued_key(event)
-            if child and child != access_key_id and child not in issued:
-                issued.append(child)
-                keys.append(child)
-    return issued
+def _follow_derived(
+    access_key_id: str, evidence: _Evidence, fetch: Callable[[Sequence[str]], None]
+) -> None:
+    """Fetch the events of each key the key obtained, then of the keys those obtained."""
+    followed: set[str] = set()
+    for _ in range(MAX_DERIVED_ROUNDS):
+        new_keys = [
+            credential.access_key_id
+            for credential in derived_credentials(evidence.events, access_key_id)
+            if credential.access_key_id not in followed
+        ]
+        if not new_keys:
+            return
+        followed.update(new_keys)
+        fetch(new_keys)
 
 
 def findings_table(investigation: Investigation) -> Table:
@@ -323,8 +399,9 @@ def sending_table(investigation: Investigation) -> Table:
             (
                 region.region,
                 str(region.delivery_attempts),
-                _percent(region.bounce_rate),
-                _percent(region.complaint_rate),
+                _rates(region.bounce_rate, region.aws_bounce_rate),
+                _rates(region.complaint_rate, region.aws_complaint_rate),
+                describe_account(region.account) if region.account else "-",
                 "none" if region.baseline is None else f"{region.baseline:g}",
                 ", ".join(flag.kind for flag in region.flags) or "-",
                 f"{format_timestamp(window[0])} to {format_timestamp(window[1])}"
@@ -333,12 +410,13 @@ def sending_table(investigation: Investigation) -> Table:
             )
         )
     return Table(
-        title="SES sending (GetSendStatistics, last two weeks)",
+        title="SES sending (GetSendStatistics, GetAccount, CloudWatch; last two weeks)",
         columns=(
             "Region",
             "Attempts",
-            "Bounces",
-            "Complaints",
+            "Bounces (AWS's rate)",
+            "Complaints (AWS's rate)",
+            "SES account",
             "Baseline per 15 min",
             "Flags",
             "Suspected abuse window",
@@ -353,9 +431,19 @@ def render_text(investigation: Investigation) -> list[str]:
         f"Access key {investigation.access_key_id}: {investigation.verdict.verdict}",
         _events_line(investigation),
     ]
-    if investigation.session_key_ids:
-        keys = ", ".join(investigation.session_key_ids)
-        lines.append(f"Temporary keys it obtained, whose events are included: {keys}")
+    if investigation.trail_bucket is not None:
+        bucket = investigation.trail_bucket
+        lines.append(
+            f"Trail logs read from {bucket.location}: {bucket.objects_read} of "
+            f"{bucket.objects_listed} log file(s) delivered from "
+            f"{format_timestamp(bucket.since)} to {format_timestamp(bucket.until)}"
+        )
+    if investigation.derived_credentials:
+        lines.append("Keys it obtained, whose events are included:")
+        lines.extend(
+            f"  - {key.access_key_id}, {key.describe()}"
+            for key in investigation.derived_credentials
+        )
 
     lines.append("Verdict reasons:")
     lines.extend(f"  - {reason}" for reason in investigation.verdict.reasons or ("none",))
@@ -395,14 +483,6 @@ def _file_line(issue: FileIssue) -> str:
     return f"{issue.path}: {issue.reason}"
 
 
-def _issued_key(event: TrailEvent) -> str | None:
-    response = event.response_elements or {}
-    credentials = response.get("credentials")
-    if isinstance(credentials, dict) and isinstance(credentials.get("accessKeyId"), str):
-        return str(credentials["accessKeyId"])
-    return None
-
-
 def _events_line(investigation: Investigation) -> str:
     events = investigation.events
     if not events:
@@ -414,11 +494,18 @@ def _events_line(investigation: Investigation) -> str:
 
 def _sending_line(region: RegionSending) -> str:
     flags = "; ".join(flag.description for flag in region.flags) or "nothing flagged"
+    account = f" (SES account: {describe_account(region.account)})" if region.account else ""
     return (
-        f"{region.region}: {region.delivery_attempts} delivery attempts, "
-        f"bounces {_percent(region.bounce_rate)}, complaints {_percent(region.complaint_rate)}: "
-        f"{flags}"
+        f"{region.region}{account}: {region.delivery_attempts} delivery attempts, "
+        f"bounces {_rates(region.bounce_rate, region.aws_bounce_rate)}, "
+        f"complaints {_rates(region.complaint_rate, region.aws_complaint_rate)}: {flags}"
     )
+
+
+def _rates(statistics_rate: float | None, aws_rate: float | None) -> str:
+    """Show the statistics' rate, and AWS's own Reputation rate beside it when CloudWatch has it."""
+    shown = _percent(statistics_rate)
+    return shown if aws_rate is None else f"{shown} (AWS {aws_rate:.2%})"
 
 
 def _gap_line(gap: EvidenceGap) -> str:

@@ -1,8 +1,10 @@
-"""SES sending statistics per region: totals, rates, a baseline, and what is unusual.
+"""SES sending per region: statistics, account state, AWS's own metrics, and what is unusual.
 
-GetSendStatistics is the only record of mail sent through SMTP, which
-CloudTrail never logs. It returns the last two weeks in 15-minute data points,
-and only the intervals in which something was sent.
+GetSendStatistics and the CloudWatch AWS/SES metrics are the only record of mail
+sent through SMTP, which CloudTrail never logs. GetSendStatistics returns the
+last two weeks in 15-minute data points, and only the intervals in which
+something was sent. sesv2 GetAccount adds the region's sandbox, review and
+enforcement status.
 """
 
 from __future__ import annotations
@@ -15,10 +17,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from remediate.aws.cloudwatch import CloudWatchGateway
 from remediate.aws.ses import SendDataPoint, SendQuota, SesGateway
+from remediate.aws.sesv2 import SesAccount, Sesv2Gateway
 from remediate.core.errors import AwsCallError
 from remediate.core.timeutil import format_timestamp, parse_timestamp
-from remediate.evidence.gaps import SEND_QUOTA, SEND_STATISTICS, EvidenceGap, describe_failure
+from remediate.evidence.events import TrailEvent
+from remediate.evidence.gaps import (
+    SEND_QUOTA,
+    SEND_STATISTICS,
+    SES_ACCOUNT,
+    SES_METRICS,
+    EvidenceGap,
+    describe_failure,
+)
 from remediate.evidence.indicators import (
     Finding,
     IndicatorInfo,
@@ -27,6 +39,21 @@ from remediate.evidence.indicators import (
     default_catalogue,
     sort_findings,
 )
+from remediate.evidence.ses_account import (
+    ACCOUNT_FLAGS,
+    FLAG_ENFORCEMENT,
+    FLAG_PRODUCTION_UNUSED,
+    FLAG_REVIEW_PENDING,
+    account_concerns,
+    account_record,
+    production_request_events,
+)
+from remediate.evidence.ses_metrics import (
+    BOUNCE_RATE,
+    COMPLAINT_RATE,
+    SesMetrics,
+    read_ses_metrics,
+)
 
 FLAG_SPIKE = "spike"
 FLAG_NEW_REGION = "new-region"
@@ -34,6 +61,8 @@ FLAG_UNUSED_REGION = "unused-region"
 FLAG_BOUNCE_RATE = "bounce-rate"
 FLAG_COMPLAINT_RATE = "complaint-rate"
 VOLUME_FLAGS = frozenset({FLAG_SPIKE, FLAG_NEW_REGION, FLAG_UNUSED_REGION})
+# Flags on production access, whose findings name the key's PutAccountDetails calls.
+PRODUCTION_FLAGS = frozenset({FLAG_REVIEW_PENDING, FLAG_PRODUCTION_UNUSED})
 
 MAX_WORKERS = 4
 
@@ -59,13 +88,19 @@ class SendingFlag:
 
 @dataclass(frozen=True)
 class RegionSending:
-    """One region's sending: its data points (oldest first), quota, baseline and flags."""
+    """One region's sending: data points (oldest first), quota, baseline, flags and more.
+
+    `account` is the region's sesv2 GetAccount, and `metrics` its CloudWatch
+    AWS/SES series; each is None when it was not read.
+    """
 
     region: str
     points: tuple[SendDataPoint, ...]
     quota: SendQuota | None
     baseline: float | None
     flags: tuple[SendingFlag, ...]
+    account: SesAccount | None = None
+    metrics: SesMetrics | None = None
 
     @property
     def delivery_attempts(self) -> int:
@@ -90,6 +125,18 @@ class RegionSending:
     @property
     def complaint_rate(self) -> float | None:
         return _rate(self.complaints, self.delivery_attempts)
+
+    @property
+    def aws_bounce_rate(self) -> float | None:
+        """The latest Reputation.BounceRate, the rate AWS itself reviews, or None."""
+        latest = self.metrics.latest(BOUNCE_RATE) if self.metrics else None
+        return latest[1] if latest else None
+
+    @property
+    def aws_complaint_rate(self) -> float | None:
+        """The latest Reputation.ComplaintRate, the rate AWS itself reviews, or None."""
+        latest = self.metrics.latest(COMPLAINT_RATE) if self.metrics else None
+        return latest[1] if latest else None
 
     @property
     def suspect(self) -> bool:
@@ -121,6 +168,13 @@ class RegionSending:
                 "bounce_rate": self.bounce_rate,
                 "complaint_rate": self.complaint_rate,
             },
+            # The latest rates from CloudWatch, next to the totals' rates from the statistics.
+            "aws_reputation": {
+                "bounce_rate": self.aws_bounce_rate,
+                "complaint_rate": self.aws_complaint_rate,
+            },
+            "account": account_record(self.account) if self.account else None,
+            "cloudwatch": self.metrics.to_record() if self.metrics else None,
             "baseline": self.baseline,
             "flags": [flag.to_record() for flag in self.flags],
             "abuse_window": (
@@ -160,10 +214,14 @@ def analyse_region(
     now: datetime,
     thresholds: SendingThresholds,
     unused: bool = False,
+    account: SesAccount | None = None,
+    metrics: SesMetrics | None = None,
+    production_requested: bool = False,
 ) -> RegionSending:
     """Compute the region's baseline and flags.
 
-    `unused` means the operator says the region sends no mail of theirs.
+    `unused` means the operator says the region sends no mail of theirs, and
+    `production_requested` that the team itself asked for production access there.
     """
     ordered = tuple(sorted((_utc_point(point) for point in points), key=lambda p: p.timestamp))
     sending = [point for point in ordered if point.delivery_attempts > 0]
@@ -191,15 +249,26 @@ def analyse_region(
     baseline = None if new_region else _baseline(ordered, thresholds)
     if baseline is not None:
         flags.extend(_spike_flags(ordered, baseline, thresholds))
-    flags.extend(_reputation_flags(ordered, thresholds))
+    flags.extend(_reputation_flags(ordered, thresholds, metrics))
+    if account is not None:
+        flags.extend(
+            SendingFlag(concern.kind, concern.description, ())
+            for concern in account_concerns(account, unused=unused, requested=production_requested)
+        )
 
-    return RegionSending(region, ordered, quota, baseline, tuple(flags))
+    return RegionSending(region, ordered, quota, baseline, tuple(flags), account, metrics)
 
 
 def sending_findings(
-    regions: Iterable[RegionSending], indicators: SendingIndicators | None = None
+    regions: Iterable[RegionSending],
+    indicators: SendingIndicators | None = None,
+    events: Sequence[TrailEvent] = (),
 ) -> list[Finding]:
-    """Turn the regions' flags into findings, one per indicator, naming the data points."""
+    """Turn the regions' flags into findings, one per indicator, naming the data points.
+
+    `events` are the key's events: a finding on a region's production access
+    names the key's PutAccountDetails calls in that region.
+    """
     indicators = indicators or default_catalogue().sending
     by_flag: dict[str, IndicatorInfo] = {
         FLAG_SPIKE: indicators.spike,
@@ -207,6 +276,9 @@ def sending_findings(
         FLAG_UNUSED_REGION: indicators.unused_region,
         FLAG_BOUNCE_RATE: indicators.reputation,
         FLAG_COMPLAINT_RATE: indicators.reputation,
+        FLAG_REVIEW_PENDING: indicators.review_pending,
+        FLAG_PRODUCTION_UNUSED: indicators.production_unused_region,
+        FLAG_ENFORCEMENT: indicators.enforcement,
     }
     grouped: dict[str, list[tuple[RegionSending, SendingFlag]]] = {}
     for region in regions:
@@ -217,7 +289,7 @@ def sending_findings(
     for info in {info.id: info for info in by_flag.values()}.values():
         flagged = grouped.get(info.id)
         if flagged:
-            findings.append(_finding(info, flagged))
+            findings.append(_finding(info, flagged, events))
     return sort_findings(findings)
 
 
@@ -229,8 +301,17 @@ def collect_sending(
     unused_regions: Collection[str] = (),
     thresholds: SendingThresholds | None = None,
     max_workers: int = MAX_WORKERS,
+    sesv2: Sesv2Gateway | None = None,
+    cloudwatch: CloudWatchGateway | None = None,
+    production_requests: Collection[str] = (),
 ) -> SendingResult:
-    """Read statistics and quota in every region. A region that fails becomes a gap."""
+    """Read statistics and quota, and account state and metrics when given, in every region.
+
+    Each call that fails becomes a gap. A region whose statistics cannot be read
+    is left out, because without them its sending is unknown.
+    `production_requests` are the regions where the team itself asked for
+    production access.
+    """
     limits = thresholds or default_catalogue().sending.thresholds
     targets = list(dict.fromkeys(regions))
 
@@ -245,8 +326,28 @@ def collect_sending(
             quota = gateway.get_send_quota(region)
         except AwsCallError as error:
             gaps.append(EvidenceGap(SEND_QUOTA, describe_failure(error), region=region))
+        account: SesAccount | None = None
+        if sesv2 is not None:
+            try:
+                account = sesv2.get_account(region)
+            except AwsCallError as error:
+                gaps.append(EvidenceGap(SES_ACCOUNT, describe_failure(error), region=region))
+        metrics: SesMetrics | None = None
+        if cloudwatch is not None:
+            try:
+                metrics = read_ses_metrics(cloudwatch, region, now=now)
+            except AwsCallError as error:
+                gaps.append(EvidenceGap(SES_METRICS, describe_failure(error), region=region))
         analysis = analyse_region(
-            region, points, quota, now=now, thresholds=limits, unused=region in unused_regions
+            region,
+            points,
+            quota,
+            now=now,
+            thresholds=limits,
+            unused=region in unused_regions,
+            account=account,
+            metrics=metrics,
+            production_requested=region in production_requests,
         )
         return analysis, gaps
 
@@ -292,46 +393,83 @@ def _spike_flags(
 
 
 def _reputation_flags(
-    points: Sequence[SendDataPoint], thresholds: SendingThresholds
+    points: Sequence[SendDataPoint],
+    thresholds: SendingThresholds,
+    metrics: SesMetrics | None = None,
 ) -> list[SendingFlag]:
+    """Flag a rate near AWS's review level, from the statistics or from AWS's own metric.
+
+    The statistics' rate counts only from `reputation_min_attempts` delivery
+    attempts on. AWS's Reputation metric counts at any volume, because AWS
+    computes it over the volume it judges representative.
+    """
     attempts = _total(points)
-    if attempts < thresholds.reputation_min_attempts:
-        return []
-    flags = []
     bounces = sum(point.bounces for point in points)
     complaints = sum(point.complaints for point in points)
     checks = [
-        (FLAG_BOUNCE_RATE, "bounce", bounces, thresholds.bounce_rate),
-        (FLAG_COMPLAINT_RATE, "complaint", complaints, thresholds.complaint_rate),
+        (FLAG_BOUNCE_RATE, "bounce", bounces, thresholds.bounce_rate, BOUNCE_RATE),
+        (FLAG_COMPLAINT_RATE, "complaint", complaints, thresholds.complaint_rate, COMPLAINT_RATE),
     ]
-    for kind, name, count, review_rate in checks:
-        rate = count / attempts
-        if rate >= thresholds.near_fraction * review_rate:
-            involved = [
-                point
+    flags = []
+    for kind, name, count, review_rate, metric in checks:
+        near = thresholds.near_fraction * review_rate
+        reasons: list[str] = []
+        moments: list[datetime] = []
+        if attempts >= thresholds.reputation_min_attempts and count / attempts >= near:
+            reasons.append(f"{name} rate {count / attempts:.2%} over {attempts} delivery attempts")
+            moments.extend(
+                point.timestamp
                 for point in points
                 if (point.bounces if kind == FLAG_BOUNCE_RATE else point.complaints) > 0
-            ]
+            )
+        peak = metrics.peak(metric) if metrics else None
+        if metrics is not None and peak is not None and peak[1] >= near:
+            reasons.append(
+                f"AWS's own {metric} reached {peak[1]:.2%} at {format_timestamp(peak[0])}"
+            )
+            moments.extend(metrics.points_at_or_above(metric, near))
+        if reasons:
             flags.append(
                 SendingFlag(
                     kind,
-                    f"{name} rate {rate:.2%} over {attempts} delivery attempts; AWS reviews "
-                    f"an account at {review_rate:.1%}",
-                    _moments(involved),
+                    f"{'; '.join(reasons)}; AWS reviews an account at {review_rate:.1%}",
+                    tuple(sorted(set(moments))),
                 )
             )
     return flags
 
 
-def _finding(info: IndicatorInfo, flagged: list[tuple[RegionSending, SendingFlag]]) -> Finding:
+def _finding(
+    info: IndicatorInfo,
+    flagged: list[tuple[RegionSending, SendingFlag]],
+    events: Sequence[TrailEvent] = (),
+) -> Finding:
     references = [
         point_reference(region.region, moment)
         for region, flag in flagged
         for moment in flag.timestamps
     ]
+    # An account-state flag has no data point; the region's GetAccount is its evidence.
+    references.extend(
+        f"{region.region}@GetAccount" for region, flag in flagged if flag.kind in ACCOUNT_FLAGS
+    )
+    requests = [
+        event
+        for region, flag in flagged
+        if flag.kind in PRODUCTION_FLAGS
+        for event in production_request_events(events, region.region)
+    ]
     moments = sorted(moment for _, flag in flagged for moment in flag.timestamps)
     summary = " ".join(f"{region.region}: {flag.description}." for region, flag in flagged)
+    if requests:
+        calls = ", ".join(
+            f"{event.event_name} {event.ref} at {format_timestamp(event.event_time)} "
+            f"in {event.aws_region}"
+            for event in requests
+        )
+        summary = f"{summary} Requested with the key: {calls}."
     return info.finding(
+        event_ids=tuple(dict.fromkeys(event.ref for event in requests)),
         data_points=tuple(dict.fromkeys(references)),
         summary=summary,
         regions=tuple(sorted({region.region for region, _ in flagged})),

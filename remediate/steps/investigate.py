@@ -1,7 +1,9 @@
 """The investigate step: what the key did, per region, and a verdict with its evidence.
 
-Read-only: LookupEvents for the key in every region and the SES sending
-statistics and quota of each region. Nothing in the account changes.
+Read-only: LookupEvents for the key in every region, the trail's logs in S3
+when the playbook names the bucket, and each region's SES sending statistics,
+quota, sesv2 account state and CloudWatch AWS/SES metrics. Nothing in the
+account changes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, ClassVar
 from remediate.core.errors import UsageError
 from remediate.core.records import RecordType
 from remediate.core.timeutil import format_timestamp
-from remediate.evidence.gaps import LOOKUP_EVENTS
+from remediate.evidence.gaps import LOOKUP_EVENTS, TRAIL_BUCKET
 from remediate.evidence.investigation import (
     Investigation,
     findings_table,
@@ -21,6 +23,12 @@ from remediate.evidence.investigation import (
     sending_table,
 )
 from remediate.evidence.lookup import lookup_regions
+from remediate.evidence.trail_bucket import (
+    TrailBucketLocation,
+    TrailBucketReader,
+    parse_trail_bucket_url,
+    trail_window,
+)
 from remediate.evidence.verdict import Verdict
 from remediate.steps.base import Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
 
@@ -37,6 +45,12 @@ class InvestigateStep(Step):
         "regions": [],
         # Regions where the operator sends no mail, so that any sending there is flagged.
         "unused_regions": [],
+        # Regions where the team itself asked for SES production access, so that the
+        # pending review there is not reported as the attacker's.
+        "production_access_requests": [],
+        # The trail's logs in S3, as s3://BUCKET/PREFIX. When set, the events there
+        # (for the same lookback_days) are merged with those of LookupEvents.
+        "trail_bucket": None,
     }
 
     def plan(self, ctx: StepContext) -> Plan:
@@ -73,6 +87,25 @@ class InvestigateStep(Step):
                     mutating=False,
                     params=scope,
                 ),
+                PlannedCall(
+                    "sesv2",
+                    "GetAccount",
+                    resource=where,
+                    description=(
+                        f"Read the SES account state (sandbox, review, enforcement) in {where}"
+                    ),
+                    mutating=False,
+                    params=scope,
+                ),
+                PlannedCall(
+                    "cloudwatch",
+                    "GetMetricData",
+                    resource=where,
+                    description=f"Read two weeks of hourly AWS/SES metrics in {where}",
+                    mutating=False,
+                    params=scope,
+                ),
+                *self._bucket_calls(since),
             ],
             notes=[
                 "CloudTrail never logs SMTP sends, and LookupEvents never returns SES API "
@@ -93,6 +126,10 @@ class InvestigateStep(Step):
             now=now,
             since=self._since(now),
             unused_regions=frozenset(self._strings("unused_regions")),
+            production_requests=frozenset(self._strings("production_access_requests")),
+            sesv2=ctx.aws.sesv2,
+            cloudwatch=ctx.aws.cloudwatch,
+            trail_bucket=self._bucket_reader(ctx, now),
             sleep=ctx.sleep,
         )
         _journal(ctx, investigation)
@@ -119,6 +156,12 @@ class InvestigateStep(Step):
                     sending.region for sending in investigation.sending if sending.delivery_attempts
                 ],
                 "session_access_key_ids": list(investigation.session_key_ids),
+                "derived_credentials": [
+                    credential.to_record() for credential in investigation.derived_credentials
+                ],
+                "trail_bucket": (
+                    investigation.trail_bucket.to_record() if investigation.trail_bucket else None
+                ),
             },
         )
 
@@ -127,6 +170,60 @@ class InvestigateStep(Step):
         if not chosen:
             chosen = ctx.aws.ses.available_regions()
         return lookup_regions(chosen)
+
+    def _bucket(self) -> TrailBucketLocation | None:
+        value = self.params.get("trail_bucket")
+        if value is None:
+            return None
+        fix = "Set it to the trail's s3://BUCKET/PREFIX in the playbook and run again."
+        if not isinstance(value, str):
+            raise UsageError(f"The investigate step's trail_bucket is invalid: {value!r}. {fix}")
+        try:
+            return parse_trail_bucket_url(value)
+        except ValueError as error:
+            raise UsageError(
+                f"The investigate step's trail_bucket is invalid: {error} {fix}"
+            ) from None
+
+    def _bucket_calls(self, since: datetime) -> list[PlannedCall]:
+        location = self._bucket()
+        if location is None:
+            return []
+        window = f"the days since {format_timestamp(since)}"
+        return [
+            PlannedCall(
+                "s3",
+                "ListObjectsV2",
+                resource=location.url,
+                description=f"List the trail's account, region and day folders for {window}",
+                mutating=False,
+            ),
+            PlannedCall(
+                "s3",
+                "GetObject",
+                resource=location.url,
+                description=f"Read the trail's log files of {window}",
+                mutating=False,
+            ),
+        ]
+
+    def _bucket_reader(self, ctx: StepContext, now: datetime) -> TrailBucketReader | None:
+        location = self._bucket()
+        if location is None:
+            return None
+        since, until = trail_window(now, self._since(now))
+        # Only the key's account is read when identify has run, because an
+        # organization trail contains the logs of every account of the organization.
+        account = ctx.output_of("identify").get("account")
+        chosen = ctx.regions or self._strings("regions")
+        return TrailBucketReader(
+            ctx.aws.s3,
+            location,
+            since=since,
+            until=until,
+            account_ids=[account] if isinstance(account, str) else [],
+            regions=lookup_regions(chosen) if chosen else [],
+        )
 
     def _since(self, now: datetime) -> datetime:
         days = self.params.get("lookback_days")
@@ -153,8 +250,22 @@ def _journal(ctx: StepContext, investigation: Investigation) -> None:
     }
     for event in investigation.events:
         by_region.setdefault(event.aws_region, []).append(event.to_record())
+    source = LOOKUP_EVENTS
+    if investigation.trail_bucket is not None:
+        source = f"{LOOKUP_EVENTS}, {TRAIL_BUCKET}"
     for region, events in by_region.items():
-        ctx.record(RecordType.EVENTS, source=LOOKUP_EVENTS, region=region, events=events)
+        ctx.record(RecordType.EVENTS, source=source, region=region, events=events)
+
+    if investigation.trail_bucket is not None:
+        ctx.record(
+            RecordType.NOTE,
+            text=f"Trail logs read from {investigation.trail_bucket.location}.",
+            source=TRAIL_BUCKET,
+            **investigation.trail_bucket.to_record(),
+            unreadable=[issue.to_record() for issue in investigation.unreadable_files],
+            skipped=[issue.to_record() for issue in investigation.skipped_files],
+            partly_read=[issue.to_record() for issue in investigation.partly_read_files],
+        )
 
     for sending in investigation.sending:
         ctx.record(RecordType.SENDING, **sending.to_record())
@@ -176,10 +287,16 @@ def _show(ctx: StepContext, investigation: Investigation) -> None:
         )
     else:
         console.info("No CloudTrail management events were found for the key.")
-    if investigation.session_key_ids:
+    if investigation.trail_bucket is not None:
+        bucket = investigation.trail_bucket
         console.info(
-            "Events of temporary keys the key obtained are included: "
-            + ", ".join(investigation.session_key_ids)
+            f"Read {bucket.objects_read} of {bucket.objects_listed} trail log file(s) from "
+            f"{bucket.location}."
+        )
+    for credential in investigation.derived_credentials:
+        console.warning(
+            f"The key obtained {credential.access_key_id}, {credential.describe()}; "
+            "its events are included."
         )
     if investigation.findings:
         console.table(findings_table(investigation))

@@ -1,14 +1,34 @@
-"""`remediate investigate --cloudtrail-logs`: the sample trail files, read with no AWS call."""
+"""`remediate investigate`: local trail files with no AWS call, a trail bucket, and read-only AWS.
+
+The AWS tests run the command against in-process moto, with the rehearsal
+fills for the APIs moto lacks (LookupEvents, sesv2 GetAccount).
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import boto3
+import pytest
 from click.testing import CliRunner
 
 from remediate.cli import cli
 from remediate.core.errors import ExitCode
+from remediate.engine.investigate import InvestigateRequest, run_investigation
+from remediate.rehearsal.moto_fills import install_fills
+from tests.evidence.trail_fixtures import (
+    BUCKET,
+    PREFIX,
+    gzipped_log,
+    load_records,
+    log_key,
+    make_bucket,
+)
+from tests.helpers import RecordingConsole
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
 
@@ -90,3 +110,104 @@ def test_invalid_since_is_usage_error(samples_dir: Path) -> None:
 
     assert code == ExitCode.USAGE_ERROR
     assert "--since 'yesterday' is not a valid time; use ISO 8601" in stderr
+
+
+BUCKET_URL = f"s3://{BUCKET}/{PREFIX}"
+ACCOUNT = "123456789012"
+SES_SAMPLE_LOG = log_key(ACCOUNT, "us-west-2", "2015/02/04", "f_20150204T0110Z_ses.json.gz")
+READ_ONLY = re.compile(r"^(Get|List|Describe|Lookup)")
+
+
+@pytest.fixture
+def trail_bucket(moto_session: boto3.Session, samples_dir: Path) -> boto3.Session:
+    """The SES documentation sample delivered to a trail bucket, as one log file."""
+    install_fills()
+    s3 = make_bucket(moto_session)
+    records = load_records(samples_dir, "ses-api-calls-aws-docs-2015.json")
+    s3.put_object(Bucket=BUCKET, Key=SES_SAMPLE_LOG, Body=gzipped_log(records))
+    return moto_session
+
+
+@pytest.mark.usefixtures("trail_bucket")
+def test_trail_bucket_as_json() -> None:
+    code, stdout, stderr = investigate(
+        "--trail-bucket", BUCKET_URL, "--regions", "us-west-2",
+        "--since", "2015-02-01T00:00:00Z", "--until", "2015-02-05T00:00:00Z",
+        "--output", "json",
+    )  # fmt: skip
+
+    assert code == ExitCode.OK, stderr
+    document = json.loads(stdout)
+    assert document["schema_version"] == 1
+    assert document["trail_bucket"] == {
+        "location": BUCKET_URL,
+        "since": "2015-02-01T00:00:00Z",
+        "until": "2015-02-05T00:00:00Z",
+        "objects_listed": 1,
+        "objects_read": 1,
+    }
+    assert len(document["events"]) == 17
+    assert document["verdict"] == "compromised"
+    assert document["derived_credentials"] == []
+    assert [region["region"] for region in document["sending"]] == ["us-east-1", "us-west-2"]
+    assert document["sending"][1]["account"]["enforcement_status"] == "HEALTHY"
+    assert document["sending"][1]["cloudwatch"]["period_seconds"] == 3600
+
+
+@pytest.mark.usefixtures("trail_bucket")
+def test_logs_and_bucket_merged(samples_dir: Path) -> None:
+    code, stdout, stderr = investigate(
+        "--cloudtrail-logs", str(samples_dir / "cloudtrail" / "ses-api-calls-aws-docs-2018.json"),
+        "--trail-bucket", BUCKET_URL,
+        "--since", "2015-02-01T00:00:00Z", "--until", "2015-02-05T00:00:00Z",
+        "--output", "json",
+    )  # fmt: skip
+
+    assert code == ExitCode.OK, stderr
+    document = json.loads(stdout)
+    # The 2018 file repeats two of the sample's events; the copies collapse.
+    assert len(document["events"]) == 17
+    assert document["sending"] == []
+    assert "ses:GetSendStatistics" in [gap["source"] for gap in document["gaps"]]
+
+
+def test_invalid_trail_bucket_is_usage_error() -> None:
+    code, _, stderr = investigate("--trail-bucket", "org-trail-logs/trails/prod")
+
+    assert code == ExitCode.USAGE_ERROR
+    assert "--trail-bucket is invalid: 'org-trail-logs/trails/prod' is not an S3 URL" in stderr
+
+
+def test_investigate_is_read_only(trail_bucket: boto3.Session) -> None:
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    trail_bucket.events.register("before-call.*.*", record)
+
+    run_investigation(
+        InvestigateRequest(
+            access_key_id=KEY,
+            since="2015-02-01T00:00:00Z",
+            until="2015-02-05T00:00:00Z",
+            regions=["us-west-2"],
+            trail_bucket=BUCKET_URL,
+        ),
+        console=RecordingConsole(),
+        as_json=True,
+        session=trail_bucket,
+        now=datetime(2015, 2, 5, 12, tzinfo=UTC),
+    )
+
+    assert [name for name in calls if not READ_ONLY.match(name)] == []
+    assert sorted(set(calls)) == [
+        "GetAccessKeyInfo",
+        "GetAccount",
+        "GetMetricData",
+        "GetObject",
+        "GetSendQuota",
+        "GetSendStatistics",
+        "ListObjectsV2",
+        "LookupEvents",
+    ]

@@ -70,6 +70,10 @@ def test_shipped_catalogue_loads() -> None:
         "ses-sending-new-region",
         "ses-sending-unused-region",
         "ses-reputation-risk",
+        "ses-production-review-pending",
+        "ses-production-access-unused-region",
+        "ses-enforcement-action",
+        "derived-credential-activity",
     ]
 
 

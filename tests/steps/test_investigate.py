@@ -29,6 +29,15 @@ from remediate.rehearsal.moto_fills import (
 )
 from remediate.steps.base import StepSpec, StepStatus
 from remediate.steps.investigate import InvestigateStep
+from tests.evidence.trail_fixtures import (
+    BUCKET,
+    PREFIX,
+    gzipped_log,
+    log_key,
+    make_bucket,
+    record_s3_calls,
+    ses_record,
+)
 from tests.helpers import FixedClock, RecordingConsole, make_context, run_step
 
 ACCOUNT = "123456789012"
@@ -51,6 +60,8 @@ class RecordingContext:
     console: RecordingConsole = field(default_factory=RecordingConsole)
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
+    # Outputs of earlier steps, by step kind.
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def now(self) -> datetime:
         return self.clock
@@ -59,7 +70,7 @@ class RecordingContext:
         self.sleeps.append(seconds)
 
     def output_of(self, kind: str) -> Mapping[str, Any]:
-        return {}
+        return self.outputs.get(kind, {})
 
     def ask(self, question: Question) -> AnswerValue:
         raise AssertionError(f"investigate asked {question.id}")
@@ -131,6 +142,8 @@ def test_plan_is_read_only(world: boto3.Session) -> None:
         ("cloudtrail", "LookupEvents"),
         ("ses", "GetSendStatistics"),
         ("ses", "GetSendQuota"),
+        ("sesv2", "GetAccount"),
+        ("cloudwatch", "GetMetricData"),
     ]
     assert not plan.mutating
     assert plan.calls[0].params["regions"] == ["us-east-1", "eu-west-1"]
@@ -317,7 +330,7 @@ def test_federation_token_redacted(world: boto3.Session, samples_dir: Path) -> N
     journal = json.dumps(context.records)
     assert result.outputs["session_access_key_ids"] == ["ASIASTJKC5GCM7ZE6LUP"]
     assert result.outputs["event_count"] == 2
-    assert result.outputs["finding_ids"] == ["iam-persistence"]
+    assert result.outputs["finding_ids"] == ["iam-persistence", "derived-credential-activity"]
     assert "IQoJb3JpZ2lu" not in journal
 
 
@@ -345,3 +358,174 @@ def test_through_engine_runner(world: boto3.Session, samples_dir: Path) -> None:
     assert types.count("verdict") == 1
     assert types.count("evidence.events") == 2
     assert types.count("evidence.sending") == 2
+
+
+BUCKET_URL = f"s3://{BUCKET}/{PREFIX}"
+
+
+def upload_log(session: boto3.Session, key: str, records: list[dict[str, Any]]) -> None:
+    session.client("s3").put_object(Bucket=BUCKET, Key=key, Body=gzipped_log(records))
+
+
+def test_plan_reads_bucket(world: boto3.Session) -> None:
+    context = RecordingContext(AwsGateways(world), regions=("eu-west-1",))
+    step = InvestigateStep(
+        StepSpec(
+            id="investigate",
+            kind="investigate",
+            title="Investigate",
+            params={"trail_bucket": BUCKET_URL},
+        )
+    )
+
+    plan = step.plan(context)
+
+    assert [(c.service, c.operation, c.resource) for c in plan.calls[-2:]] == [
+        ("s3", "ListObjectsV2", BUCKET_URL),
+        ("s3", "GetObject", BUCKET_URL),
+    ]
+    assert not plan.mutating
+
+
+@pytest.mark.parametrize("bucket", ["org-trail-logs/trails", 42])
+def test_invalid_trail_bucket_rejected(world: boto3.Session, bucket: object) -> None:
+    from remediate.core.errors import UsageError
+
+    context = RecordingContext(AwsGateways(world), regions=("eu-west-1",))
+
+    with pytest.raises(UsageError, match="The investigate step's trail_bucket is invalid"):
+        investigate(context, trail_bucket=bucket)
+
+
+def test_bucket_merged_with_lookup(world: boto3.Session, samples_dir: Path) -> None:
+    seed_ses_sample(samples_dir)
+    records = load_records(samples_dir, "ses-api-calls-aws-docs-2015.json")
+    only_in_bucket = ses_record(
+        samples_dir,
+        "ListIdentities",
+        access_key_id=KEY,
+        event_id="b0c4e7a1-0000-4000-8000-000000000001",
+        event_time="2015-02-04T03:10:00Z",
+        region="us-west-2",
+    )
+    calls = record_s3_calls(world)
+    make_bucket(world)
+    # Two events that LookupEvents returns as well, and one that only the bucket holds.
+    upload_log(
+        world,
+        log_key(ACCOUNT, "us-west-2", "2015/02/04", "f_20150204T0315Z_a.json.gz"),
+        [records[0], records[1], only_in_bucket],
+    )
+    upload_log(
+        world,
+        log_key("210987654321", "us-west-2", "2015/02/04", "f_20150204T0315Z_b.json.gz"),
+        [only_in_bucket],
+    )
+    calls.clear()
+    context = RecordingContext(
+        AwsGateways(world),
+        regions=("us-west-2",),
+        outputs={"identify": {"account": ACCOUNT}},
+    )
+
+    result = investigate(context, trail_bucket=BUCKET_URL, lookback_days=4)
+
+    assert result.status == StepStatus.OK
+    assert result.outputs["event_count"] == 18
+    assert result.outputs["trail_bucket"] == {
+        "location": BUCKET_URL,
+        "since": "2015-02-01T12:00:00Z",
+        "until": "2015-02-05T12:00:00Z",
+        "objects_listed": 1,
+        "objects_read": 1,
+    }
+    # The other account's folder is not listed; the days from 2015-01-31 to 2015-02-06 are.
+    listed = [target for name, target in calls if name == "ListObjectsV2"]
+    assert f"{PREFIX}/AWSLogs/210987654321/" not in listed
+    days = [target.rsplit("us-west-2/", 1)[1] for target in listed if "us-west-2/" in target]
+    assert sorted(days) == ["2015/01/31/", *(f"2015/02/0{day}/" for day in range(1, 7))]
+    events = {fields["region"]: fields for fields in context.of_type("evidence.events")}
+    assert events["us-west-2"]["source"] == "cloudtrail:LookupEvents, cloudtrail:trail-bucket"
+    [note] = context.of_type("note")
+    assert note["source"] == "cloudtrail:trail-bucket"
+    assert note["location"] == BUCKET_URL
+    assert note["objects_read"] == 1
+    assert note["unreadable"] == []
+    assert note["skipped"] == [
+        {
+            "path": f"s3://{BUCKET}/{PREFIX}/AWSLogs/",
+            "reason": f"1 other account folder(s) not read (210987654321), because the key "
+            f"belongs to {ACCOUNT}",
+        }
+    ]
+    assert "info: Read 1 of 1 trail log file(s) from s3://org-trail-logs/trails/prod." in (
+        context.console.lines
+    )
+
+
+def test_denied_bucket_degrades(world: boto3.Session, samples_dir: Path) -> None:
+    seed_ses_sample(samples_dir)
+    gateways = AwsGateways(world)
+    denied = Stubber(gateways.clients.client("s3"))
+    denied.add_client_error(
+        "list_objects_v2",
+        service_error_code="AccessDenied",
+        service_message="Access Denied",
+        http_status_code=403,
+    )
+    context = RecordingContext(gateways, regions=("us-west-2",))
+
+    with denied:
+        result = investigate(context, trail_bucket=BUCKET_URL)
+
+    assert result.status == StepStatus.DEGRADED
+    assert result.outputs["event_count"] == 17
+    failed = [gap for gap in context.of_type("gap") if not gap.get("standing")]
+    assert [(gap["source"], gap["region"]) for gap in failed] == [("cloudtrail:trail-bucket", None)]
+    assert failed[0]["reason"].endswith("The operator's credentials lack s3:ListBucket.")
+
+
+def test_attacker_review_pending(world: boto3.Session, samples_dir: Path) -> None:
+    # The attacker requests production access with sesv2 PutAccountDetails. CloudTrail
+    # records the call, and GetAccount shows the review it opened.
+    region = "ap-southeast-2"
+    world.client("sesv2", region_name=region).put_account_details(
+        MailType="MARKETING",
+        WebsiteURL="https://promo-deals.example.net",
+        UseCaseDescription="Newsletters",
+        ProductionAccessEnabled=True,
+    )
+    request = ses_record(
+        samples_dir,
+        "GetSendQuota",
+        access_key_id=KEY,
+        event_id="c0ffee00-0000-4000-8000-000000000002",
+        event_time="2015-02-05T09:00:00Z",
+        region=region,
+    )
+    request.update(
+        eventName="PutAccountDetails",
+        readOnly=False,
+        requestParameters={"mailType": "MARKETING", "productionAccessEnabled": True},
+    )
+    record_cloudtrail_event(ACCOUNT, request)
+    context = RecordingContext(AwsGateways(world), regions=(region,))
+
+    result = investigate(context)
+
+    assert result.outputs["finding_ids"] == [
+        "ses-sandbox-exit",
+        "ses-production-review-pending",
+    ]
+    [review] = [f for f in context.of_type("finding") if f["id"] == "ses-production-review-pending"]
+    assert review["event_ids"] == ["c0ffee00-0000-4000-8000-000000000002"]
+    assert review["data_points"] == [f"{region}@GetAccount"]
+    sending = {fields["region"]: fields for fields in context.of_type("evidence.sending")}
+    assert sending[region]["account"]["review_status"] == "PENDING"
+    assert sending[region]["cloudwatch"]["missing"] == [
+        "Send",
+        "Bounce",
+        "Complaint",
+        "Reputation.BounceRate",
+        "Reputation.ComplaintRate",
+    ]
