@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 import tempfile
 import traceback
@@ -18,7 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from remediate import __version__
-from remediate.core.errors import ExitCode, InputRequiredError, RemediateError, UsageError
+from remediate.core.errors import (
+    ExitCode,
+    InputRequiredError,
+    InterruptedRun,
+    RemediateError,
+    UsageError,
+)
+from remediate.core.secrets import ACCESS_KEY_ID
 
 if TYPE_CHECKING:
     from remediate.core.interaction import Console, Prompter
@@ -27,6 +35,10 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("remediate")
+
+# IAM issues secret access keys of 40 characters from base64's alphabet.
+SECRET_ALPHABET = re.compile(r"[A-Za-z0-9/+]+")
+SECRET_LENGTH = 40
 
 NO_TERMINAL_MESSAGE = (
     "No terminal is attached, so remediate cannot ask its questions. Pass --yes to accept "
@@ -56,19 +68,24 @@ def handle_errors(command: F) -> F:
             return command(*args, **kwargs)
         except RemediateError as error:
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             _fail(error.message, error.next_step)
             sys.exit(int(error.exit_code))
-        except KeyboardInterrupt:
-            click.echo("\nInterrupted. The journal holds everything done so far.", err=True)
+        except KeyboardInterrupt as interrupt:
+            if isinstance(interrupt, InterruptedRun):
+                click.echo("\nInterrupted. The journal holds everything done so far.", err=True)
+                click.echo(f"Next: {interrupt.next_step}", err=True)
+            else:
+                click.echo("\nInterrupted before any change was made.", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
         except click.exceptions.Exit:
             raise
         except click.ClickException:
             raise
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the last resort keeps tracebacks off screen
             if debug:
-                raise
+                _print_traceback()
+                sys.exit(int(ExitCode.INTERNAL_ERROR))
             crash_log = _write_crash_log()
             _fail(
                 f"remediate failed unexpectedly: {type(error).__name__}: {error}",
@@ -85,6 +102,12 @@ def _fail(message: str, next_step: str | None) -> None:
     click.secho(f"Error: {registry.scrub(message)}", err=True, fg="red")
     if next_step:
         click.echo(f"Next: {registry.scrub(next_step)}", err=True)
+
+
+def _print_traceback() -> None:
+    from remediate.core.secrets import registry
+
+    click.echo(registry.scrub(traceback.format_exc()), err=True)
 
 
 def _write_crash_log() -> Path:
@@ -127,7 +150,12 @@ def cli(context: click.Context, debug: bool, log_file: Path | None) -> None:
     """
     context.ensure_object(State).debug = debug
     if debug or log_file:
-        _configure_logging(debug, log_file)
+        try:
+            _configure_logging(debug, log_file)
+        except OSError as error:
+            raise click.BadParameter(
+                f"cannot write the log file: {error.strerror}", param_hint="--log-file"
+            ) from None
 
 
 def _answers_option(function: F) -> F:
@@ -185,7 +213,8 @@ def run(
 
     access_key_id = _validate_key_id(access_key_id)
     console = _console()
-    policy = _policy(answers_path, assume_yes, approve_all=False)
+    # A dry run changes nothing, so it answers every question with its default.
+    policy = _policy(answers_path, assume_yes or dry_run, approve_all=False)
     outcome = start_incident(
         IncidentRequest(
             access_key_id=access_key_id,
@@ -207,8 +236,15 @@ def run(
 
 @cli.command()
 @click.argument("incident_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Answers file to use instead of the one the incident started with.",
+)
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Accept every default answer.")
 @handle_errors
-def resume(incident_dir: Path) -> None:
+def resume(incident_dir: Path, answers_path: Path | None, assume_yes: bool) -> None:
     """Continue an incident from its first unfinished step."""
     from remediate.aws.gateways import make_session
     from remediate.engine.runner import resume_incident
@@ -220,6 +256,8 @@ def resume(incident_dir: Path) -> None:
         console=console,
         prompter=_prompter_if_terminal(),
         report_writer=_report_writer(),
+        answers_path=answers_path,
+        assume_yes=assume_yes,
     )
     _finish(console, outcome)
 
@@ -258,7 +296,20 @@ def rehearse(
     "cloudtrail_logs",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="A CloudTrail log file or directory (.json, .json.gz); repeatable. No AWS call is made.",
+    help=(
+        "A CloudTrail log file or directory (.json, .json.gz); repeatable. No AWS call is made "
+        "unless --trail-bucket is given too."
+    ),
+)
+@click.option(
+    "--trail-bucket",
+    "trail_bucket",
+    metavar="s3://BUCKET/PREFIX",
+    help=(
+        "The S3 bucket and key prefix a CloudTrail trail delivers its logs to; the logs of "
+        "the time window (default: the last 90 days) are read and merged with the other "
+        "events. With --cloudtrail-logs, only S3 and STS GetAccessKeyInfo are called."
+    ),
 )
 @click.option("--since", help="Start of the time window (ISO 8601, UTC if no offset).")
 @click.option("--until", "until", help="End of the time window (ISO 8601, UTC if no offset).")
@@ -272,6 +323,7 @@ def rehearse(
 def investigate(
     access_key_id: str,
     cloudtrail_logs: tuple[Path, ...],
+    trail_bucket: str | None,
     since: str | None,
     until: str | None,
     output: str,
@@ -279,7 +331,7 @@ def investigate(
     region: str | None,
     regions: str | None,
 ) -> None:
-    """Investigate what a key did, read-only: CloudTrail files, or CloudTrail and SES in AWS."""
+    """Investigate what a key did, read-only: from CloudTrail files, trail logs in S3, or AWS."""
     from remediate.engine.investigate import InvestigateRequest, run_investigation
 
     access_key_id = _validate_key_id(access_key_id)
@@ -293,6 +345,7 @@ def investigate(
             profile=profile,
             region=region,
             regions=_split_regions(regions),
+            trail_bucket=trail_bucket,
         ),
         console=console,
         as_json=output == "json",
@@ -330,6 +383,18 @@ def smtp_password(region: str) -> None:
 
     require_smtp_region(region)
     secret = _read_secret_from_stdin()
+    if not SECRET_ALPHABET.fullmatch(secret) or ACCESS_KEY_ID.fullmatch(secret):
+        raise UsageError(
+            "The text read on stdin is not a secret access key, which holds only letters, "
+            "digits, '+' and '/' (an access key ID or a CSV line is not one).",
+            next_step="pipe in the secret access key alone, on one line",
+        )
+    if len(secret) != SECRET_LENGTH:
+        click.echo(
+            f"Warning: IAM's secret access keys have {SECRET_LENGTH} characters; this one has "
+            f"{len(secret)}.",
+            err=True,
+        )
     click.echo(smtp_password_v4(secret, region))
 
 
@@ -339,7 +404,13 @@ def _read_secret_from_stdin() -> str:
 
         secret = getpass.getpass("Secret access key (input hidden): ")
     else:
-        secret = sys.stdin.readline()
+        lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+        if len(lines) > 1:
+            raise UsageError(
+                f"{len(lines)} lines were read on stdin; expected the secret access key alone.",
+                next_step="pipe in one line that holds only the secret access key",
+            )
+        secret = lines[0] if lines else ""
     secret = secret.strip()
     if not secret:
         raise UsageError(
@@ -351,9 +422,7 @@ def _read_secret_from_stdin() -> str:
 
 
 def _validate_key_id(access_key_id: str) -> str:
-    import re
-
-    key = access_key_id.strip()
+    key = access_key_id.strip().upper()
     if not re.fullmatch(r"(AKIA|ASIA)[A-Z0-9]{16}", key):
         raise UsageError(
             f"{access_key_id!r} is not an AWS access key ID: expected AKIA or ASIA and 16 more "
@@ -383,7 +452,7 @@ def _prompter_if_terminal() -> Prompter | None:
         return None
     from remediate.ui.prompter import QuestionaryPrompter
 
-    return QuestionaryPrompter()
+    return QuestionaryPrompter.for_terminal()
 
 
 def _policy(answers_path: Path | None, assume_yes: bool, *, approve_all: bool) -> AnswerPolicy:

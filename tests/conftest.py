@@ -33,11 +33,49 @@ def samples_dir() -> Path:
     return SAMPLES_DIR
 
 
+@pytest.fixture(scope="session")
+def botocore_loader():  # type: ignore[no-untyped-def]
+    """One botocore data loader for the whole run: loading service models is the slow part."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
+
+
 @pytest.fixture
-def moto_session(fake_aws_environment: None):  # type: ignore[no-untyped-def]
+def moto_session(fake_aws_environment: None, botocore_loader):  # type: ignore[no-untyped-def]
     """An in-process moto account and the responder's boto3 session in us-east-1."""
     import boto3
+    import botocore.session
     from moto import mock_aws
 
     with mock_aws():
-        yield boto3.Session(region_name="us-east-1")
+        core = botocore.session.get_session()
+        core.register_component("data_loader", botocore_loader)
+        yield boto3.Session(botocore_session=core, region_name="us-east-1")
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that tries to resolve or reach an address other than loopback."""
+    import socket
+
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0] if isinstance(address, tuple) else address
+            if host not in LOOPBACK_HOSTS:
+                raise OSError(f"a test tried to reach {address!r}; tests reach loopback only")
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host not in LOOPBACK_HOSTS and host is not None:
+            raise OSError(f"a test tried to resolve {host!r}; tests reach loopback only")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

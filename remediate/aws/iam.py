@@ -95,6 +95,12 @@ class IamGateway:
             region=_known(last_used.get("Region")),
         )
 
+    def get_user_arn(self, user_name: str) -> str:
+        """Return the user's ARN, which includes its path (arn:aws:iam::1:user/path/name)."""
+        with aws_call("iam", "GetUser", user_name):
+            response = self._iam.get_user(UserName=user_name)
+        return str(response["User"]["Arn"])
+
     def list_access_keys(self, user_name: str) -> list[AccessKey]:
         keys: list[AccessKey] = []
         with aws_call("iam", "ListAccessKeys", user_name):

@@ -66,7 +66,10 @@ class SecretsManagerGateway:
             name=response["Name"],
             version_id=response["VersionId"],
             stages=tuple(response.get("VersionStages", ())),
-            secret_string=SecretValue(secret_string) if secret_string is not None else None,
+            # Not registered: the caller registers the credential field it finds in it.
+            secret_string=(
+                SecretValue(secret_string, register=False) if secret_string is not None else None
+            ),
         )
 
     def put_pending_value(

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 
-from remediate.aws.regions import has_smtp_endpoint, smtp_regions
+from remediate.aws.regions import has_smtp_endpoint, ses_regions, smtp_regions
 from remediate.core.errors import UsageError
 from remediate.core.secrets import SecretValue
 
@@ -65,6 +65,11 @@ def smtp_endpoint(region: str) -> str:
 
 
 def require_smtp_region(region: str) -> None:
+    if region not in ses_regions():
+        raise NoSmtpEndpointError(
+            f"{region!r} is not an SES region (region names are lower case, like eu-west-1). "
+            f"Regions with an SMTP endpoint: {', '.join(smtp_regions())}."
+        )
     if not has_smtp_endpoint(region):
         raise NoSmtpEndpointError(
             f"The region {region!r} has no SES SMTP endpoint. "

@@ -101,3 +101,11 @@ class SecretLeakError(RemediateError):
     """
 
     exit_code = ExitCode.INTERNAL_ERROR
+
+
+class InterruptedRun(KeyboardInterrupt):
+    """Ctrl-C during a run whose journal is consistent; `next_step` continues the incident."""
+
+    def __init__(self, next_step: str) -> None:
+        super().__init__(next_step)
+        self.next_step = next_step

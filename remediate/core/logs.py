@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -29,9 +30,12 @@ def configure_logging(*, debug: bool, log_file: Path | None) -> None:
     if debug:
         handlers.append(logging.StreamHandler(sys.stderr))
     if log_file is not None:
+        # Create it 0600 first: it names the incident's keys and users.
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     root = logging.getLogger("remediate")
     root.setLevel(logging.DEBUG)
+    root.propagate = False
     for old in [handler for handler in root.handlers if getattr(handler, "remediate", False)]:
         root.removeHandler(old)
         old.close()

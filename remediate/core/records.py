@@ -7,6 +7,7 @@ class RecordType:
     """The record types, one constant each, so readers and writers agree on spelling."""
 
     INCIDENT_OPENED = "incident.opened"
+    INCIDENT_RESUMED = "incident.resumed"
     STEP_STARTED = "step.started"
     STEP_PLANNED = "step.planned"
     STEP_FINISHED = "step.finished"

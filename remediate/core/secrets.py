@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 from collections.abc import Iterable
 
 from remediate.core.errors import SecretLeakError
 
 MASK = "****"
+ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}")
 
 # Secrets shorter than this are not registered: a short value would match
 # ordinary text and mask it for no benefit. Every secret this tool handles (a
@@ -25,9 +27,16 @@ class SecretValue:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
+    def __init__(self, value: str, *, register: bool = True) -> None:
+        """Wrap a secret; `register=False` for a value read only to compare it.
+
+        A registered value is masked or refused in every output. A whole secret
+        read during discovery is not registered, because it may be a bare access
+        key ID, which outputs must show; its credential field is registered instead.
+        """
         self._value = value
-        registry.register(value)
+        if register:
+            registry.register(value)
 
     def reveal(self) -> str:
         return self._value
@@ -65,7 +74,8 @@ class SecretRegistry:
         self._lock = threading.Lock()
 
     def register(self, value: str) -> None:
-        if len(value) >= MIN_REGISTERED_LENGTH:
+        # An access key ID is an identifier, shown on purpose; never mask it.
+        if len(value) >= MIN_REGISTERED_LENGTH and not ACCESS_KEY_ID.fullmatch(value):
             with self._lock:
                 self._values.add(value)
 

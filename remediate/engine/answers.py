@@ -20,7 +20,6 @@ class AnswerSource:
     APPROVAL = "approval"
     DEFAULT = "default"
     PROMPT = "prompt"
-    JOURNAL = "journal"
 
 
 @dataclass(frozen=True)
@@ -69,22 +68,28 @@ def parse_answers(document: Any, path: Path | None) -> AnswersFile:
 class AnswerPolicy:
     """Decides how each question is answered.
 
-    In order: an answer the journal already holds (a resumed run asks nothing
-    twice); the answers file; an approval by name for a destructive action, or
-    `approve_all` in a rehearsal; the default when the run is non-interactive
-    (--yes or --answers); a prompt when a terminal is attached. Otherwise the
-    run stops and says what to add to the answers file.
+    In order: the answers file; an approval by name for a destructive action
+    (or `approve_all` in a rehearsal); the default, when --yes was given or no
+    prompt may be shown; a prompt. A question that none of these can answer
+    stops the run with what to add to the answers file.
+
+    `interactive` says whether a prompt may be shown. `remediate run` prompts
+    only without --yes and --answers; `remediate resume` prompts whenever a
+    terminal is attached, so that an approval a first run lacked can be given.
     """
 
     answers: AnswersFile | None = None
     assume_yes: bool = False
     approve_all: bool = False
     prompter: Prompter | None = None
+    interactive: bool | None = None
     resume_hint: str = ""
 
-    @property
-    def non_interactive(self) -> bool:
-        return self.assume_yes or self.answers is not None
+    def __post_init__(self) -> None:
+        if self.interactive is None:
+            self.interactive = (
+                self.prompter is not None and not self.assume_yes and self.answers is None
+            )
 
     def resolve(self, question: Question) -> tuple[AnswerValue, str]:
         given = self.answers.answers if self.answers else {}
@@ -101,25 +106,26 @@ class AnswerPolicy:
         if question.approval is not None:
             if self.approve_all or (self.answers and question.approval in self.answers.approve):
                 return True, AnswerSource.APPROVAL
-            if self.non_interactive or self.prompter is None:
-                raise InputRequiredError(
-                    f"{question.message} This is a destructive action and needs approval by "
-                    f"name: add `{question.approval}` under `approve:` in the answers file, "
-                    "or run on a terminal to answer it.",
-                    next_step=self.resume_hint or None,
-                )
-        elif self.non_interactive and question.default is not None:
+        elif question.default is not None and (self.assume_yes or not self.interactive):
             return question.default, AnswerSource.DEFAULT
 
-        if self.prompter is None or self.non_interactive:
-            raise InputRequiredError(
-                f"{question.message} This question has no default: answer it with "
-                f"`{question.id}:` under `answers:` in the answers file.",
-                next_step=self.resume_hint or None,
-            )
+        if not self.interactive or self.prompter is None:
+            raise InputRequiredError(self._unanswered(question), next_step=self.resume_hint or None)
         return validate_answer(
             question, self.prompter.ask(question), "the prompt"
         ), AnswerSource.PROMPT
+
+    def _unanswered(self, question: Question) -> str:
+        if question.approval is not None:
+            return (
+                f"{question.message} This is a destructive action and needs approval by name: "
+                f"add `{question.approval}` under `approve:` in the answers file, or answer it "
+                "at a prompt (on a terminal, without --yes or --answers)."
+            )
+        return (
+            f"{question.message} This question has no default: answer it with "
+            f"`{question.id}:` under `answers:` in the answers file."
+        )
 
     def _where(self) -> str:
         path = self.answers.path if self.answers else None

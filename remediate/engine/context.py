@@ -41,8 +41,11 @@ class RunContext:
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
         report_writer: ReportWriter | None = None,
+        continue_command: str | None = None,
     ) -> None:
         self.incident = incident
+        # What the operator runs to carry on after a stop; None in a dry run.
+        self.continue_command = continue_command
         self._incident_id = incident_id
         self.journal = journal
         self._gateways = gateways
@@ -102,11 +105,9 @@ class RunContext:
         return outputs if isinstance(outputs, dict) else {}
 
     def ask(self, question: Question) -> AnswerValue:
-        earlier = self.journal.last(RecordType.ANSWER, question=question.id)
-        if earlier is not None:
-            value: AnswerValue = earlier.get("value")
-            self._console.info(f"{question.message} {_show(value)} (answered earlier)")
-            return value
+        # Earlier answers are not replayed: only a step that did not finish runs
+        # again, and what it found may have changed, so it asks again (the answers
+        # file, possibly edited since, answers first).
         value, source = self.policy.resolve(question)
         if source != AnswerSource.PROMPT:
             self._console.info(f"{question.message} {_show(value)} ({source})")
@@ -165,6 +166,18 @@ class RunContext:
             {**(record.get("details") or {}), "call_id": record.get("call_id")}
             for record in self.journal.of_type(RecordType.AWS_RESULT)
             if record.get("ok") and record.get("call_id") in intents
+        ]
+
+    def unfinished_calls(self, operation: str) -> list[Mapping[str, Any]]:
+        answered = {record.get("call_id") for record in self.journal.of_type(RecordType.AWS_RESULT)}
+        return [
+            {
+                **(record.get("params") or {}),
+                "call_id": record.get("call_id"),
+                "requested_at": record.time,
+            }
+            for record in self.journal.of_type(RecordType.AWS_INTENT)
+            if record.get("operation") == operation and record.get("call_id") not in answered
         ]
 
     def record(self, record_type: str, **fields: Any) -> None:

@@ -60,9 +60,29 @@ class Journal:
 
     @classmethod
     def open(cls, directory: Path, clock: Clock) -> Journal:
+        """Open an incident's journal for appending, setting aside a last line cut short.
+
+        A process killed while writing leaves at most a partial last line. That
+        line is moved to `journal.jsonl.torn-<seq>` and a note says so. A cut-short
+        intent means its call was never made (intents are fsynced before the
+        call), and a cut-short result leaves its intent unanswered, which the
+        step reconciles with AWS. A damaged line anywhere else is refused.
+        """
         path = directory / JOURNAL_NAME
-        records = list(read_journal(path)) if path.exists() else []
-        return cls(path, clock, records)
+        if not path.exists():
+            return cls(path, clock)
+        contents = load_journal(path)
+        journal = cls(path, clock, contents.records)
+        aside = None
+        if contents.torn_tail is not None:
+            aside = _set_aside(path, contents)
+        if aside is not None:
+            journal.append(
+                RecordType.NOTE,
+                text=f"The journal's last line was cut short by a crash; it was set aside in "
+                f"{aside.name}. The lines before it are intact.",
+            )
+        return journal
 
     @classmethod
     def in_memory(cls, clock: Clock) -> Journal:
@@ -137,33 +157,87 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to the journal")
 
 
+@dataclass(frozen=True)
+class JournalContents:
+    """A journal's intact records, and the bytes of a last line cut short, if any."""
+
+    records: list[Record]
+    torn_tail: bytes | None
+    intact_length: int
+
+
 def read_journal(path: Path) -> Iterator[Record]:
-    """Yield the records of a journal file, raising IncidentDirError on the first damaged line."""
+    """Yield the intact records of a journal file.
+
+    A last line cut short is left out (`load_journal` reports it); any other
+    damaged line raises IncidentDirError, which names the line.
+    """
+    yield from load_journal(path).records
+
+
+def load_journal(path: Path) -> JournalContents:
     try:
-        lines = path.read_bytes().split(b"\n")
+        data = path.read_bytes()
     except OSError as error:
         raise IncidentDirError(f"Cannot read the journal {path}: {error.strerror}.") from error
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for number, raw in enumerate(lines, start=1):
-        yield _parse_line(path, number, raw, last=number == len(lines))
+    lines = data.split(b"\n")
+    complete = lines[:-1]
+    tail = lines[-1]
+    records = [_parse_line(path, number, raw) for number, raw in enumerate(complete, start=1)]
+    intact_length = len(data) - len(tail)
+    if tail:
+        try:
+            records.append(_parse_line(path, len(complete) + 1, tail))
+        except IncidentDirError:
+            return JournalContents(records, tail, intact_length)
+        # A whole record whose newline was not written: keep it, and add the newline.
+        return JournalContents(records, b"", len(data))
+    return JournalContents(records, None, intact_length)
 
 
-def _parse_line(path: Path, number: int, raw: bytes, *, last: bool) -> Record:
+def _set_aside(path: Path, contents: JournalContents) -> Path | None:
+    """Move a cut-short last line out of the journal, or add a missing final newline.
+
+    Return the file the cut-short line was moved to, or None when only the
+    newline was missing.
+    """
+    aside = path.with_name(f"{path.name}.torn-{len(contents.records) + 1}")
+    if contents.torn_tail:
+        descriptor = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            os.write(descriptor, contents.torn_tail)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        os.ftruncate(descriptor, contents.intact_length)
+        if contents.torn_tail == b"":
+            os.lseek(descriptor, 0, os.SEEK_END)
+            os.write(descriptor, b"\n")
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return aside if contents.torn_tail else None
+
+
+def _parse_line(path: Path, number: int, raw: bytes) -> Record:
     trusted = f"lines 1 to {number - 1} are intact" if number > 1 else "no line before it exists"
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        kind = "is cut short (the run was killed while writing it)" if last else "is not valid JSON"
         raise IncidentDirError(
-            f"Line {number} of the journal {path} {kind}: {error}; {trusted}. "
-            "remediate does not act on a damaged journal."
+            f"Line {number} of the journal {path} is not valid JSON: {error}; {trusted}. "
+            "remediate does not act on a damaged journal.",
+            next_step="restore journal.jsonl from a backup, or start a new incident with "
+            "`remediate run`",
         ) from error
     if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
         found = data.get("schema") if isinstance(data, dict) else None
         raise IncidentDirError(
             f"Line {number} of the journal {path} has schema version {found!r}; this remediate "
-            f"reads version {SCHEMA_VERSION}; {trusted}. Use the remediate version that wrote it."
+            f"reads version {SCHEMA_VERSION}; {trusted}.",
+            next_step="use the remediate version that wrote the journal",
         )
     fields = {k: v for k, v in data.items() if k not in {"schema", "seq", "time", "type"}}
     return Record(

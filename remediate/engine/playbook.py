@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import yaml
 
 from remediate.core.errors import UsageError
 from remediate.core.resources import data_dir
+from remediate.engine.answers import AnswersFile
 from remediate.engine.registry import step_class
 from remediate.steps.base import StepSpec
 
@@ -56,7 +58,9 @@ def load_playbook(name_or_path: str | None = None) -> Playbook:
 def parse_playbook(document: Any, *, path: Path, sha256: str) -> Playbook:
     if not isinstance(document, dict):
         raise UsageError(f"The playbook {path} must be a mapping with `playbook` and `steps`.")
-    _require_keys(document, {"playbook", "version", "steps"}, {"title", "description"}, str(path))
+    _require_keys(
+        document, {"playbook", "version", "steps"}, {"title", "description"}, f"The playbook {path}"
+    )
     if document["version"] != PLAYBOOK_VERSION:
         raise UsageError(
             f"The playbook {path} has version {document['version']!r}; "
@@ -81,17 +85,15 @@ def parse_playbook(document: Any, *, path: Path, sha256: str) -> Playbook:
 
 
 def _parse_step(item: Any, index: int, path: Path) -> StepSpec:
-    where = f"step {index} of the playbook {path}"
+    where = f"Step {index} of the playbook {path}"
     if not isinstance(item, dict):
-        raise UsageError(f"The {where} must be a mapping with `id` and `kind`.")
+        raise UsageError(f"{where} must be a mapping with `id` and `kind`.")
     _require_keys(item, {"id", "kind"}, {"title", "params", "answers"}, where)
     kind = str(item["kind"])
     try:
         cls = step_class(kind)
     except KeyError as error:
-        raise UsageError(
-            f"The {where} names an unknown step kind {kind!r}. {error.args[0]}"
-        ) from error
+        raise UsageError(f"{where} names an unknown step kind {kind!r}. {error.args[0]}") from error
 
     params = item.get("params") or {}
     if not isinstance(params, dict):
@@ -100,7 +102,7 @@ def _parse_step(item: Any, index: int, path: Path) -> StepSpec:
     if unknown:
         allowed = ", ".join(sorted(cls.defaults)) or "none"
         raise UsageError(
-            f"The {where} sets unknown parameters {', '.join(unknown)} for kind {kind!r} "
+            f"{where} sets unknown parameters {', '.join(unknown)} for kind {kind!r} "
             f"(allowed: {allowed})."
         )
 
@@ -108,7 +110,7 @@ def _parse_step(item: Any, index: int, path: Path) -> StepSpec:
     undeclared = sorted(set(answers) - set(cls.questions))
     if undeclared:
         raise UsageError(
-            f"The {where} lists answers {', '.join(undeclared)} that kind {kind!r} never asks "
+            f"{where} lists answers {', '.join(undeclared)} that kind {kind!r} never asks "
             f"(it asks: {', '.join(cls.questions) or 'nothing'})."
         )
     return StepSpec(
@@ -125,7 +127,46 @@ def _require_keys(
 ) -> None:
     missing = sorted(required - set(mapping))
     if missing:
-        raise UsageError(f"The {where} is missing {', '.join(missing)}.")
+        raise UsageError(f"{where} is missing {', '.join(missing)}.")
     unknown = sorted(set(mapping) - required - optional)
     if unknown:
-        raise UsageError(f"The {where} has unknown keys {', '.join(unknown)}.")
+        raise UsageError(f"{where} has unknown keys {', '.join(unknown)}.")
+
+
+def check_answers(answers: AnswersFile, playbook: Playbook) -> None:
+    """Reject, before anything runs, answers and approvals that the playbook never asks for.
+
+    A misspelt question id or approval name would otherwise be ignored and the
+    run would stop at that question, after the irreversible steps.
+    """
+    classes = [step_class(spec.kind) for spec in playbook.steps]
+    questions = {question for cls in classes for question in cls.questions}
+    approvals = {approval for cls in classes for approval in cls.approvals}
+    approval_questions = {question for cls in classes for question in cls.approval_questions}
+    where = f"The answers file {answers.path}" if answers.path else "The answers"
+
+    for question, value in answers.answers.items():
+        # Some ids carry a suffix, such as consumers.smtp-region.<secret name>.
+        if question not in questions and not any(question.startswith(q + ".") for q in questions):
+            raise UsageError(
+                f"{where} answers {question!r}, which the playbook {playbook.name} never asks"
+                + _suggestion(question, questions)
+            )
+        if question in approval_questions and value is True:
+            raise UsageError(
+                f"{question} in the answers file answers yes to a destructive action; approve it "
+                f"by name instead under `approve:` ({', '.join(sorted(approvals))})."
+            )
+    for approval in sorted(answers.approve):
+        if approval not in approvals:
+            raise UsageError(
+                f"{where} approves {approval!r}, which the playbook {playbook.name} never asks for"
+                + _suggestion(approval, approvals)
+            )
+
+
+def _suggestion(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; it asks: {', '.join(sorted(known))}."

@@ -11,19 +11,28 @@ from typing import TYPE_CHECKING, Any
 
 from remediate import __version__
 from remediate.aws.gateways import AwsGateways
-from remediate.core.errors import InputRequiredError, RemediateError, UsageError, VerificationError
+from remediate.core.errors import (
+    InputRequiredError,
+    InterruptedRun,
+    RemediateError,
+    UsageError,
+    VerificationError,
+)
 from remediate.core.interaction import Console, Prompter
 from remediate.core.timeutil import Clock, utc_now
 from remediate.engine.answers import AnswerPolicy, load_answers
 from remediate.engine.context import ReportWriter, RunContext
 from remediate.engine.incident import (
+    DEFAULT_BASE,
     IncidentDir,
     create_incident_dir,
+    hold_lock,
     new_incident_id,
     open_incident_dir,
+    unfinished_incidents,
 )
 from remediate.engine.journal import Journal, RecordType
-from remediate.engine.playbook import Playbook, load_playbook
+from remediate.engine.playbook import Playbook, check_answers, load_playbook
 from remediate.engine.registry import step_class
 from remediate.steps.base import Plan, StepResult, StepSpec, StepStatus
 
@@ -76,6 +85,8 @@ class RunOutcome:
 def start_incident(request: IncidentRequest) -> RunOutcome:
     """Open a new incident for the key and run the playbook from its first step."""
     playbook = load_playbook(request.playbook)
+    if request.policy.answers is not None:
+        check_answers(request.policy.answers, playbook)
     started = request.clock()
     incident_id = new_incident_id(
         request.access_key_id, started, rehearsal=request.mode == REHEARSE
@@ -90,10 +101,19 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
     if request.dry_run:
         journal = Journal.in_memory(request.clock)
     else:
-        incident = create_incident_dir(request.incident_dir, incident_id)
+        if request.mode == RUN:
+            base = request.incident_dir.parent if request.incident_dir else DEFAULT_BASE
+            for earlier in unfinished_incidents(base, request.access_key_id):
+                request.console.warning(
+                    f"An earlier incident for {request.access_key_id} did not finish: {earlier}. "
+                    f"To continue it instead, stop here and run `remediate resume {earlier}`."
+                )
+        incident = create_incident_dir(
+            request.incident_dir, incident_id, rehearsal=request.mode == REHEARSE
+        )
         journal = Journal.open(incident.path, request.clock)
         request.console.info(f"Incident directory: {incident.path}")
-        request.policy.resume_hint = f"remediate resume {incident.path}"
+        request.policy.resume_hint = _continue_command(request.mode, incident)
 
     journal.append(
         RecordType.INCIDENT_OPENED,
@@ -113,6 +133,7 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
         operator={"arn": operator.arn, "account": operator.account, "user_id": operator.user_id},
         profile=request.profile,
         region=request.region or gateways.default_region,
+        endpoint=gateways.clients.client("sts").meta.endpoint_url,
         answers_file=str(request.answers_path.resolve()) if request.answers_path else None,
         assume_yes=request.policy.assume_yes,
         tool_version=__version__,
@@ -130,8 +151,37 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
         clock=request.clock,
         sleep=request.sleep,
         report_writer=request.report_writer,
+        continue_command=_continue_command(request.mode, incident) if incident else None,
     )
-    return run_playbook(playbook, context)
+    if incident is None:
+        outcome = run_playbook(playbook, context)
+        _show_approvals(playbook, request.policy, request.console)
+        return outcome
+    with hold_lock(incident):
+        return _run_keeping_report(playbook, context)
+
+
+def _show_approvals(playbook: Playbook, policy: AnswerPolicy, console: Console) -> None:
+    """After a dry run, say which approvals a real run asks for and which the answers give."""
+    approvals = [name for spec in playbook.steps for name in step_class(spec.kind).approvals]
+    given = policy.answers.approve if policy.answers else frozenset()
+    lines = [
+        f"  {name}: " + ("approved in the answers file" if name in given else "not approved")
+        for name in dict.fromkeys(approvals)
+    ]
+    console.heading("Approvals a real run asks for")
+    for line in lines:
+        console.info(line)
+    console.info(
+        "Without an approval, a real run asks at a prompt, or stops there when run with --yes "
+        "or --answers."
+    )
+
+
+def _continue_command(mode: str, incident: IncidentDir) -> str:
+    if mode == REHEARSE:
+        return "remediate rehearse (a rehearsal starts over: its simulated account ended with it)"
+    return f"remediate resume {incident.path}"
 
 
 def _refuse_leaked_credentials(session: boto3.Session, access_key_id: str) -> None:
@@ -157,13 +207,16 @@ def resume_incident(
     console: Console,
     prompter: Prompter | None,
     report_writer: ReportWriter | None = None,
+    answers_path: Path | None = None,
+    assume_yes: bool = False,
     clock: Clock = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunOutcome:
     """Continue an incident from its first unfinished step, with the settings it was opened with.
 
-    Questions already answered are not asked again. Without a terminal, the
-    answers file and --yes of the original run answer the rest.
+    The unfinished step asks its questions again. They are answered by
+    `answers_path` when given, else by the answers file and --yes of the original
+    run (the file is read again, so an edit takes effect), else at a prompt.
     """
     incident = open_incident_dir(path)
     journal = Journal.open(incident.path, clock)
@@ -181,37 +234,82 @@ def resume_incident(
             f"The playbook {playbook.path} changed since the incident started; "
             "finished steps are kept and the remaining steps follow the current file."
         )
-    policy = _resumed_policy(opened.fields, prompter)
-    policy.resume_hint = f"remediate resume {incident.path}"
+    policy = _resumed_policy(opened.fields, prompter, answers_path, assume_yes)
+    if policy.answers is not None:
+        check_answers(policy.answers, playbook)
+    policy.resume_hint = _continue_command(RUN, incident)
+    access_key_id = str(opened.get("access_key_id"))
     session = session_factory(opened.get("profile"), opened.get("region"))
+    _refuse_leaked_credentials(session, access_key_id)
+    gateways = AwsGateways(session, user_agent_extra=f"incident/{opened.get('incident_id')}")
+    operator = gateways.sts.get_caller_identity()
     context = RunContext(
         incident=incident,
         incident_id=str(opened.get("incident_id")),
         journal=journal,
-        gateways=AwsGateways(session, user_agent_extra=f"incident/{opened.get('incident_id')}"),
+        gateways=gateways,
         console=console,
         policy=policy,
-        access_key_id=str(opened.get("access_key_id")),
+        access_key_id=access_key_id,
         regions=tuple(opened.get("regions") or ()),
         clock=clock,
         sleep=sleep,
         report_writer=report_writer,
+        continue_command=_continue_command(RUN, incident),
     )
-    console.info(f"Resuming incident {context.incident_id} from {incident.path}")
-    return run_playbook(playbook, context)
+    with hold_lock(incident):
+        journal.append(
+            RecordType.INCIDENT_RESUMED,
+            operator={
+                "arn": operator.arn,
+                "account": operator.account,
+                "user_id": operator.user_id,
+            },
+            tool_version=__version__,
+        )
+        console.info(f"Resuming incident {context.incident_id} from {incident.path}")
+        return _run_keeping_report(playbook, context)
 
 
-def _resumed_policy(opened: dict[str, Any], prompter: Prompter | None) -> AnswerPolicy:
-    answers_file = opened.get("answers_file")
-    answers = load_answers(Path(answers_file)) if answers_file else None
-    assume_yes = bool(opened.get("assume_yes"))
+def _resumed_policy(
+    opened: dict[str, Any], prompter: Prompter | None, answers_path: Path | None, assume_yes: bool
+) -> AnswerPolicy:
+    """Answer a resumed run's questions: a prompt on a terminal, else the answers, else --yes.
+
+    A terminal is used even when the incident started with --yes, so that an
+    approval the answers file lacked can be given at a prompt.
+    """
+    recorded = opened.get("answers_file")
+    path = answers_path or (Path(recorded) if recorded else None)
+    if path is not None and not path.is_file():
+        raise UsageError(
+            f"The answers file {path} this incident started with is gone.",
+            next_step="pass it again: remediate resume DIR --answers FILE",
+        )
+    answers = load_answers(path) if path else None
+    assume_yes = assume_yes or (prompter is None and bool(opened.get("assume_yes")))
     if prompter is None and answers is None and not assume_yes:
         raise InputRequiredError(
             "No terminal is attached and the incident was started interactively, so its "
             "remaining questions cannot be asked.",
-            next_step="run `remediate resume` on a terminal",
+            next_step="run `remediate resume` on a terminal, or pass --answers FILE or --yes",
         )
-    return AnswerPolicy(answers=answers, assume_yes=assume_yes, prompter=prompter)
+    return AnswerPolicy(
+        answers=answers, assume_yes=assume_yes, prompter=prompter, interactive=prompter is not None
+    )
+
+
+def _run_keeping_report(playbook: Playbook, context: RunContext) -> RunOutcome:
+    """Run the playbook; when it stops early, still write the (partial) report."""
+    try:
+        return run_playbook(playbook, context)
+    except (RemediateError, KeyboardInterrupt):
+        try:
+            for path in context.write_reports():
+                context.console.info(f"Partial report: {path}")
+        except (RemediateError, OSError) as error:
+            log.debug("the partial report could not be written: %s", error)
+        raise
 
 
 def run_playbook(playbook: Playbook, context: RunContext) -> RunOutcome:
@@ -272,11 +370,13 @@ def run_step(spec: StepSpec, context: RunContext) -> StepResult:
     except RemediateError as error:
         log.debug("step %s failed: %s", spec.id, error.message)
         journal.append(RecordType.STEP_FAILED, step=spec.id, kind=spec.kind, error=error.message)
-        if context.incident is not None:
-            error.with_next_step(f"remediate resume {context.incident.path}")
+        if context.continue_command is not None:
+            error.with_next_step(context.continue_command)
         raise
     except KeyboardInterrupt:
         journal.append(RecordType.NOTE, step=spec.id, text="Interrupted by the operator (Ctrl-C).")
+        if context.continue_command is not None:
+            raise InterruptedRun(context.continue_command) from None
         raise
     journal.append(
         RecordType.STEP_FINISHED,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from remediate.core.errors import IncidentDirError
 from remediate.core.records import RecordType
 from remediate.core.timeutil import format_timestamp, parse_timestamp
 from remediate.engine.journal import Record
@@ -32,6 +33,7 @@ class EventView:
     source_ip: str
     user_agent: str
     error_code: str
+    details: str  # the request parameters that name what the call touched
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class SendingView:
 class ReportView:
     incident_id: str
     generated_at: str
+    endpoint: str | None  # set when the calls went to an endpoint other than AWS's own
     mode: str
     scenario: str | None
     access_key_id: str
@@ -91,9 +94,11 @@ class ReportView:
     account: str
     user_name: str
     key: dict[str, Any]
+    send_sources: list[str]
     verdict: str
     verdict_reasons: list[str]
     complete: bool
+    containment: dict[str, str]
     phases: list[PhaseView] = field(default_factory=list)
     findings: list[FindingView] = field(default_factory=list)
     events: list[EventView] = field(default_factory=list)
@@ -102,7 +107,7 @@ class ReportView:
     actions: list[ActionView] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     consumers: list[dict[str, Any]] = field(default_factory=list)
-    unsupported_consumers: list[dict[str, Any]] = field(default_factory=list)
+    left_behind: list[dict[str, Any]] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
     follow_ups: list[str] = field(default_factory=list)
@@ -111,7 +116,10 @@ class ReportView:
 def build_view(records: Sequence[Record], generated_at: datetime) -> ReportView:
     opened = _last(records, RecordType.INCIDENT_OPENED)
     if opened is None:
-        raise ValueError("the journal has no incident.opened record")
+        raise IncidentDirError(
+            "The journal has no incident.opened record, so there is no incident to report on.",
+            next_step="pass the directory that `remediate run` printed when it started",
+        )
     outputs = _outputs_by_kind(records)
     identify = outputs.get("identify", {})
     verdict = _last(records, RecordType.VERDICT)
@@ -124,6 +132,7 @@ def build_view(records: Sequence[Record], generated_at: datetime) -> ReportView:
     view = ReportView(
         incident_id=str(opened.get("incident_id")),
         generated_at=format_timestamp(generated_at),
+        endpoint=_non_aws_endpoint(opened.get("endpoint")),
         mode=str(opened.get("mode")),
         scenario=opened.get("scenario"),
         access_key_id=str(opened.get("access_key_id")),
@@ -132,11 +141,13 @@ def build_view(records: Sequence[Record], generated_at: datetime) -> ReportView:
         account=str(identify.get("account") or (opened.get("operator") or {}).get("account", "")),
         user_name=str(identify.get("user_name", "unknown")),
         key=dict(identify.get("access_key") or {}),
+        send_sources=list(identify.get("ses_send_sources") or []),
         verdict=str(verdict.get("verdict")) if verdict else "not assessed",
         verdict_reasons=[str(reason) for reason in (verdict.get("reasons") or [])]
         if verdict
         else [],
         complete=all(phase.status not in {"open", "failed"} for phase in phases),
+        containment=_containment(outputs, identify),
         phases=phases,
         findings=_findings(records, events_by_id),
         events=events,
@@ -144,7 +155,7 @@ def build_view(records: Sequence[Record], generated_at: datetime) -> ReportView:
         quiet_regions=[region.region for region in sending if region.quiet],
         actions=actions,
         consumers=list(outputs.get("update-consumers", {}).get("consumers", [])),
-        unsupported_consumers=list(outputs.get("find-consumers", {}).get("unsupported", [])),
+        left_behind=list(outputs.get("find-consumers", {}).get("left_behind", [])),
         gaps=[dict(record.fields) for record in records if record.type == RecordType.GAP],
         answers=[
             {
@@ -160,6 +171,36 @@ def build_view(records: Sequence[Record], generated_at: datetime) -> ReportView:
     view.timeline = _timeline(view, records)
     view.follow_ups = _follow_ups(view, outputs)
     return view
+
+
+def _containment(outputs: dict[str, dict[str, Any]], identify: dict[str, Any]) -> dict[str, str]:
+    """Where the incident stands now: the leaked key's status, its replacement, contained or not."""
+    revoked = outputs.get("revoke-sessions", {})
+    if identify.get("temporary"):
+        contained = "yes: older sessions denied" if revoked.get("revoked") else "no"
+        return {
+            "leaked_key_now": "temporary key",
+            "replacement": "none (not rotated)",
+            "contained": contained,
+        }
+    status = outputs.get("deactivate", {}).get("status") or (identify.get("access_key") or {}).get(
+        "status"
+    )
+    new_key = outputs.get("rotate", {}).get("new_access_key_id")
+    return {
+        "leaked_key_now": str(status or "unknown"),
+        "replacement": str(new_key or "not created yet"),
+        "contained": "yes: the leaked key is inactive"
+        if status == "Inactive"
+        else "no: the leaked key is active",
+    }
+
+
+def _non_aws_endpoint(endpoint: Any) -> str | None:
+    if not isinstance(endpoint, str) or not endpoint:
+        return None
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return None if host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws")) else endpoint
 
 
 def _answer_text(value: Any) -> str:
@@ -205,6 +246,8 @@ def _phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
             )
         elif failed is not None:
             phases.append(PhaseView(step_id, step["title"], "failed", str(failed.get("error"))))
+        elif any(r.type == RecordType.STEP_STARTED and r.step == step_id for r in records):
+            phases.append(PhaseView(step_id, step["title"], "open", "started, not finished"))
         else:
             phases.append(PhaseView(step_id, step["title"], "open", "not run yet"))
     return phases
@@ -220,7 +263,32 @@ def _event_view(raw: dict[str, Any]) -> EventView:
         source_ip=str(raw.get("sourceIPAddress", "")),
         user_agent=str(raw.get("userAgent", "")),
         error_code=str(raw.get("errorCode") or ""),
+        details=_request_details(raw.get("requestParameters")),
     )
+
+
+# Request parameters worth showing: what a call created, verified, attached or deleted.
+DETAIL_PARAMETERS = (
+    "emailAddress",
+    "identity",
+    "emailIdentity",
+    "domain",
+    "userName",
+    "roleName",
+    "policyArn",
+    "policyName",
+    "groupName",
+    "websiteURL",
+    "additionalContactEmailAddresses",
+    "productionAccessEnabled",
+)
+
+
+def _request_details(parameters: Any) -> str:
+    if not isinstance(parameters, dict):
+        return ""
+    shown = [f"{name}={parameters[name]}" for name in DETAIL_PARAMETERS if name in parameters]
+    return "; ".join(shown)
 
 
 def _events(records: Sequence[Record]) -> list[EventView]:
@@ -277,13 +345,22 @@ def _flag_text(flag: Any) -> str:
 
 
 def _actions(records: Sequence[Record], opened: Record) -> list[ActionView]:
-    actor = str((opened.get("operator") or {}).get("arn", ""))
+    """Every change made to AWS, attributed to the operator of the run that made it."""
     results = {
         record.get("call_id"): record for record in records if record.type == RecordType.AWS_RESULT
     }
+    actor = str((opened.get("operator") or {}).get("arn", ""))
     actions = []
-    for intent in (record for record in records if record.type == RecordType.AWS_INTENT):
-        result = results.get(intent.get("call_id"))
+    for record in records:
+        if record.type == RecordType.INCIDENT_RESUMED:
+            actor = str((record.get("operator") or {}).get("arn", actor))
+        if record.type != RecordType.AWS_INTENT:
+            continue
+        result = results.get(record.get("call_id"))
+        undo = str(record.get("undo") or "")
+        created = ((result.get("details") if result else None) or {}).get("access_key_id")
+        if created:
+            undo = undo.replace("<new key>", str(created))
         if result is None:
             outcome = "no result recorded (interrupted)"
         elif result.get("ok"):
@@ -292,15 +369,15 @@ def _actions(records: Sequence[Record], opened: Record) -> list[ActionView]:
             outcome = f"failed: {result.get('error_code')}"
         actions.append(
             ActionView(
-                time=intent.time,
-                step=str(intent.step),
-                operation=f"{intent.get('service')} {intent.get('operation')}",
-                region=str(intent.get("region") or "global"),
-                resource=str(intent.get("resource")),
-                description=str(intent.get("description")),
+                time=record.time,
+                step=str(record.step),
+                operation=f"{record.get('service')} {record.get('operation')}",
+                region=str(record.get("region") or "global"),
+                resource=str(record.get("resource")),
+                description=str(record.get("description")),
                 outcome=outcome,
                 request_id=str(result.get("request_id") or "-") if result else "-",
-                undo=str(intent.get("undo") or ""),
+                undo=undo,
                 actor=actor,
             )
         )
@@ -355,8 +432,12 @@ def _follow_ups(view: ReportView, outputs: dict[str, dict[str, Any]]) -> list[st
             f"last-used date does not move: aws iam delete-access-key --user-name {view.user_name} "
             f"--access-key-id {key_id}"
         )
-    else:
-        items.append(f"Deactivate the leaked key {key_id}: it is still active.")
+    elif not outputs.get("identify", {}).get("temporary"):
+        items.append(
+            f"Deactivate the leaked key {key_id}, which is still active: aws iam "
+            f"update-access-key --user-name {view.user_name} --access-key-id {key_id} "
+            "--status Inactive"
+        )
     identify = outputs.get("identify", {})
     for policy in identify.get("quarantine_policies", []):
         items.append(
@@ -369,9 +450,10 @@ def _follow_ups(view: ReportView, outputs: dict[str, dict[str, Any]]) -> list[st
             "Find how the attacker obtained the temporary key: the long-term credentials of "
             f"{issuer.get('arn') or 'the principal that issued it'} may have leaked too."
         )
-    for item in view.unsupported_consumers:
+    for item in view.left_behind:
         items.append(
-            f"Update {item.get('name')} ({item.get('region')}) by hand: {item.get('reason')}."
+            f"Check {item.get('name')} ({item.get('region')}), which was not switched "
+            f"({item.get('reason')}): update it by hand if it used the leaked key."
         )
     flagged = [sending.region for sending in view.sending if sending.flags]
     if flagged:

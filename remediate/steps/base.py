@@ -150,6 +150,14 @@ class StepContext(Protocol):
         """The journaled details of this incident's successful calls of one operation, in order."""
         ...
 
+    def unfinished_calls(self, operation: str) -> list[Mapping[str, Any]]:
+        """The journaled params (plus `call_id`, `requested_at`) of calls that have no result.
+
+        Such a call may or may not have reached AWS: the process stopped between
+        the intent and the result, so the step must reconcile with what AWS holds.
+        """
+        ...
+
     def record(self, record_type: str, **fields: Any) -> None:
         """Append evidence (events, findings, statistics, checks) to the journal."""
         ...
@@ -194,6 +202,10 @@ class Step:
     # Ids of the questions this step may ask, so the playbook loader can check an
     # answers file and a team can see what a non-interactive run must answer.
     questions: ClassVar[tuple[str, ...]] = ()
+    # Names of the destructive actions the step asks approval for (`approve:` in
+    # an answers file), and the ids of the questions that ask for them.
+    approvals: ClassVar[tuple[str, ...]] = ()
+    approval_questions: ClassVar[tuple[str, ...]] = ()
     # Parameter names and their defaults; the loader rejects unknown names.
     defaults: ClassVar[Mapping[str, Any]] = {}
 

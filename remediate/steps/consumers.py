@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from remediate.core.secrets import SecretValue
+
 SECRETS_MANAGER = "secretsmanager"
 
 # A consumer stores either SMTP credentials (user name = key ID, password derived
@@ -18,7 +20,11 @@ _PASSWORD_NAME = re.compile(r"pass(word)?|pwd", re.IGNORECASE)
 _SECRET_KEY_NAME = re.compile(r"secret", re.IGNORECASE)
 _HOST_NAME = re.compile(r"host|server|endpoint|url", re.IGNORECASE)
 _REGION_NAME = re.compile(r"region", re.IGNORECASE)
-_SMTP_HOST = re.compile(r"email-smtp(?:-fips)?\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.amazonaws\.com")
+# Public endpoints (email-smtp.eu-west-1.amazonaws.com) and VPC endpoints
+# (vpce-0abc.email-smtp.eu-west-1.vpce.amazonaws.com).
+_SMTP_HOST = re.compile(
+    r"email-smtp(?:-fips)?\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.(?:vpce\.)?amazonaws\.com"
+)
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,13 @@ def _smtp_region(document: dict[str, Any], secret_region: str) -> tuple[str, str
         ):
             return value, name
     return secret_region, "secret region"
+
+
+def register_credential(secret_string: str, layout: CredentialLayout) -> None:
+    """Register the consumer's current credential, so that no output can show it."""
+    value = json.loads(secret_string).get(layout.secret_field)
+    if isinstance(value, str):
+        SecretValue(value)
 
 
 def rewrite_secret(secret_string: str, layout: CredentialLayout, username: str, secret: str) -> str:

@@ -13,6 +13,8 @@ class DeactivateStep(Step):
     kind = "deactivate"
     mutating = True
     questions = ("deactivate.confirm",)
+    approvals = ("deactivate-old-key", "deactivate-breaking-consumers")
+    approval_questions = ("deactivate.confirm",)
 
     def skip_reason(self, ctx: StepContext) -> str | None:
         return temporary_key_reason(ctx)
@@ -40,25 +42,35 @@ class DeactivateStep(Step):
                 {"access_key_id": key_id, "status": INACTIVE},
             )
 
-        unsupported = ctx.output_of("find-consumers").get("unsupported", [])
-        for item in unsupported:
+        left_behind = ctx.output_of("find-consumers").get("left_behind", [])
+        for item in left_behind:
             ctx.console.warning(
-                f"{item['name']} ({item['region']}) was not updated automatically "
-                f"and may still use "
-                f"{key_id}: it stops working when the key is deactivated."
+                f"{item['name']} ({item['region']}) was not switched ({item['reason']}); "
+                f"if it uses {key_id}, it stops working when the key is deactivated."
             )
+        # With consumers left behind, the approval names the breakage, so that an
+        # answers file written for a clean rotation cannot approve it by accident.
+        approval = "deactivate-breaking-consumers" if left_behind else "deactivate-old-key"
+        breaking = (
+            f" {len(left_behind)} secret(s) that may use it were not switched and will break."
+            if left_behind
+            else " Every consumer found now uses the new key."
+        )
         approved = ctx.ask(
             Question(
                 "deactivate.confirm",
-                f"Deactivate the leaked key {key_id} of {user} now? "
-                "Anything still using it stops working "
-                "(reactivating it undoes this).",
+                f"Deactivate the leaked key {key_id} of {user} now?{breaking} "
+                "Reactivating it undoes this.",
                 QuestionKind.CONFIRM,
                 default=False,
-                approval="deactivate-old-key",
+                approval=approval,
             )
         )
         if approved is not True:
+            ctx.console.warning(
+                f"To deactivate it later: aws iam update-access-key --user-name {user} "
+                f"--access-key-id {key_id} --status Inactive"
+            )
             return StepResult(
                 StepStatus.SKIPPED,
                 f"{key_id} stays Active, as the operator chose; "

@@ -1,33 +1,46 @@
 """Find consumers: the Secrets Manager secrets that hold the leaked credential.
 
 Secret values are read only to compare them with the key ID in memory; no
-value is kept, journaled or shown.
+value is kept, journaled or shown. Every secret that may still hold the leaked
+key after the rotation (not selected, in a shape remediate cannot update, or
+unreadable) is recorded as left behind, so that deactivation asks for an
+approval that names the breakage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from remediate.aws.regions import GLOBAL_EVENTS_REGION
+from remediate.aws.regions import GLOBAL_EVENTS_REGION, has_smtp_endpoint, smtp_regions
 from remediate.aws.secretsmanager import SecretSummary
-from remediate.core.errors import AwsCallError, InputRequiredError
+from remediate.core.errors import AwsCallError, InputRequiredError, UsageError
 from remediate.core.interaction import Choice, Question, QuestionKind, Table
 from remediate.steps.base import Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
-from remediate.steps.consumers import SECRETS_MANAGER, Consumer, LayoutError, detect_layout
+from remediate.steps.consumers import (
+    SECRETS_MANAGER,
+    SMTP,
+    Consumer,
+    LayoutError,
+    detect_layout,
+    register_credential,
+)
 from remediate.steps.identify import temporary_key_reason
+
+SMTP_REGION_QUESTION = "consumers.smtp-region"
 
 
 class FindConsumersStep(Step):
     kind = "find-consumers"
-    questions = ("consumers.secrets", "consumers.select")
+    # `consumers.smtp-region.<secret name>` is asked per secret that names no SMTP region.
+    questions = ("consumers.secrets", "consumers.select", SMTP_REGION_QUESTION)
     defaults: ClassVar[Mapping[str, Any]] = {"regions": []}
 
     def skip_reason(self, ctx: StepContext) -> str | None:
         return temporary_key_reason(ctx)
 
     def plan(self, ctx: StepContext) -> Plan:
-        regions = self._search_regions(ctx)
         return Plan(
             calls=[
                 PlannedCall(
@@ -38,48 +51,57 @@ class FindConsumersStep(Step):
                     mutating=False,
                     region=region,
                 )
-                for region in regions
+                for region in self._search_regions(ctx)
             ]
         )
 
     def apply(self, ctx: StepContext, plan: Plan) -> StepResult:
         regions = self._search_regions(ctx)
-        consumers: dict[str, Consumer] = {}
-        unsupported: list[dict[str, str]] = []
-        degraded = False
+        search = _Search(ctx)
         for region in regions:
             try:
                 summaries = list(ctx.aws.secretsmanager.list_secrets(region))
             except AwsCallError as error:
-                ctx.record_gap(
-                    "secretsmanager", f"secrets could not be listed: {error.message}", region=region
-                )
-                degraded = True
+                reason = f"secrets could not be listed: {error.message}"
+                ctx.record_gap("secretsmanager", reason, region=region)
+                search.degraded = True
                 continue
             for summary in summaries:
-                self._examine(ctx, summary, consumers, unsupported)
+                search.examine(summary)
 
         for reference in self._named_secrets(ctx):
             region, secret_id = _split_reference(reference, ctx.aws.default_region)
-            summary = SecretSummary(arn=secret_id, name=secret_id, region=region)
-            if not any(c.name == secret_id or c.resource == secret_id for c in consumers.values()):
-                self._examine(ctx, summary, consumers, unsupported, named=True)
+            if not search.knows(secret_id):
+                search.examine(
+                    SecretSummary(arn=secret_id, name=secret_id, region=region), named=True
+                )
 
-        chosen = self._confirm(ctx, list(consumers.values()))
+        found = [_with_smtp_region(ctx, consumer, search) for consumer in search.consumers.values()]
+        chosen = self._confirm(ctx, [consumer for consumer in found if consumer is not None])
+        for consumer in search.consumers.values():
+            if consumer.resource not in {c.resource for c in chosen} and not search.left_out(
+                consumer
+            ):
+                search.leave(consumer.name, consumer.region, "not selected by the operator")
+        if not chosen and search.consumers:
+            raise UsageError(
+                "No consumer was selected, so the new credential would have nowhere to go.",
+                next_step="run again and select at least one consumer",
+            )
         if not chosen:
             raise InputRequiredError(
                 f"No consumer of {ctx.access_key_id} was found in {', '.join(regions)}, so the new "
                 "credential would have nowhere to go. Name the Secrets Manager secret that holds "
-                "it as `consumers.secrets: region:name` in the answers file, or widen the search "
-                "with --regions."
+                "it as `consumers.secrets: region:name` in the answers file (editing the one this "
+                "incident uses, if any) and resume, or start again with a wider --regions."
             )
-        _show(ctx, chosen, unsupported)
+        _show(ctx, chosen, search.left_behind)
         outputs: dict[str, Any] = {
             "consumers": [consumer.as_record() for consumer in chosen],
+            "left_behind": search.left_behind,
             "searched_regions": regions,
-            "unsupported": unsupported,
         }
-        status = StepStatus.DEGRADED if degraded or unsupported else StepStatus.OK
+        status = StepStatus.DEGRADED if search.degraded or search.left_behind else StepStatus.OK
         return StepResult(
             status, f"{len(chosen)} consumer(s) will be switched to the new key.", outputs
         )
@@ -97,54 +119,6 @@ class FindConsumersStep(Step):
         wanted.update(investigation.get("suspect_regions", []))
         return sorted(wanted)
 
-    def _examine(
-        self,
-        ctx: StepContext,
-        summary: SecretSummary,
-        consumers: dict[str, Consumer],
-        unsupported: list[dict[str, str]],
-        *,
-        named: bool = False,
-    ) -> None:
-        try:
-            version = ctx.aws.secretsmanager.get_secret_value(summary.region, summary.arn)
-        except AwsCallError as error:
-            if named:
-                unsupported.append(
-                    {"name": summary.name, "region": summary.region, "reason": error.message}
-                )
-            else:
-                ctx.record_gap(
-                    "secretsmanager",
-                    f"{summary.name} could not be read: {error.code}",
-                    region=summary.region,
-                )
-            return
-        if version.secret_string is None:
-            return
-        try:
-            layout = detect_layout(
-                version.secret_string.reveal(), ctx.access_key_id, summary.region
-            )
-        except LayoutError as error:
-            unsupported.append(
-                {"name": version.name, "region": summary.region, "reason": str(error)}
-            )
-            return
-        if layout is None:
-            if named:
-                unsupported.append(
-                    {
-                        "name": version.name,
-                        "region": summary.region,
-                        "reason": "it does not contain the key ID",
-                    }
-                )
-            return
-        consumers[version.arn] = Consumer(
-            SECRETS_MANAGER, version.arn, version.name, summary.region, layout
-        )
-
     def _named_secrets(self, ctx: StepContext) -> list[str]:
         answer = ctx.ask(
             Question(
@@ -160,15 +134,16 @@ class FindConsumersStep(Step):
     def _confirm(self, ctx: StepContext, found: list[Consumer]) -> list[Consumer]:
         if not found:
             return []
+        # Choices are `region:name`, which an answers file written in advance can name.
         answer = ctx.ask(
             Question(
                 "consumers.select",
                 "Which consumers should be switched to the new key?",
                 QuestionKind.CHECKBOX,
-                default=[consumer.resource for consumer in found],
+                default=[_reference(consumer) for consumer in found],
                 choices=tuple(
                     Choice(
-                        consumer.resource,
+                        _reference(consumer),
                         f"{consumer.name} ({consumer.region}, {consumer.layout.credential})",
                     )
                     for consumer in found
@@ -176,7 +151,94 @@ class FindConsumersStep(Step):
             )
         )
         selected = set(answer) if isinstance(answer, list) else set()
-        return [consumer for consumer in found if consumer.resource in selected]
+        return [consumer for consumer in found if _reference(consumer) in selected]
+
+
+class _Search:
+    """What the search found: consumers by ARN, and the secrets left behind with a reason."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx = ctx
+        self.consumers: dict[str, Consumer] = {}
+        self.left_behind: list[dict[str, str]] = []
+        self.degraded = False
+
+    def knows(self, secret_id: str) -> bool:
+        return any(secret_id in (c.name, c.resource) for c in self.consumers.values())
+
+    def left_out(self, consumer: Consumer) -> bool:
+        return any(item["name"] == consumer.name for item in self.left_behind)
+
+    def leave(self, name: str, region: str, reason: str) -> None:
+        self.left_behind.append({"name": name, "region": region, "reason": reason})
+
+    def examine(self, summary: SecretSummary, *, named: bool = False) -> None:
+        try:
+            version = self.ctx.aws.secretsmanager.get_secret_value(summary.region, summary.arn)
+        except AwsCallError as error:
+            if named and error.code == "ResourceNotFoundException":
+                raise UsageError(
+                    f"The secret {summary.name!r} named in consumers.secrets does not exist in "
+                    f"{summary.region}.",
+                    next_step="check its name and region (write region:name or the ARN) in "
+                    "the answers file, then run again",
+                ) from error
+            # An unreadable secret may hold the key: deactivating could break it.
+            self.leave(summary.name, summary.region, f"it could not be read ({error.code})")
+            self.degraded = True
+            return
+        if version.secret_string is None:
+            return
+        text = version.secret_string.reveal()
+        try:
+            layout = detect_layout(text, self.ctx.access_key_id, summary.region)
+        except LayoutError as error:
+            self.leave(version.name, summary.region, str(error))
+            return
+        if layout is None:
+            if named:
+                self.leave(version.name, summary.region, "it does not contain the key ID")
+            return
+        register_credential(text, layout)
+        self.consumers[version.arn] = Consumer(
+            SECRETS_MANAGER, version.arn, version.name, summary.region, layout
+        )
+
+
+def _with_smtp_region(ctx: StepContext, consumer: Consumer, search: _Search) -> Consumer | None:
+    """Settle the consumer's SMTP region, asking when the secret names none.
+
+    A guessed region would give a password that the consumer's endpoint rejects,
+    so the secret's own region is never assumed. A region without an SMTP
+    endpoint makes the consumer one to update by hand, before any key exists.
+    """
+    layout = consumer.layout
+    if layout.credential != SMTP:
+        return consumer
+    if layout.region_source == "secret region":
+        answer = ctx.ask(
+            Question(
+                f"{SMTP_REGION_QUESTION}.{consumer.name}",
+                f"Which SES region does {consumer.name} send mail through? The secret names no "
+                f"SMTP host or region (it is stored in {consumer.region}).",
+                QuestionKind.SELECT,
+                choices=tuple(Choice(region, region) for region in smtp_regions()),
+            )
+        )
+        layout = dataclasses.replace(layout, smtp_region=str(answer), region_source="operator")
+        consumer = dataclasses.replace(consumer, layout=layout)
+    if layout.smtp_region is None or not has_smtp_endpoint(layout.smtp_region):
+        search.leave(
+            consumer.name,
+            consumer.region,
+            f"its SMTP region {layout.smtp_region} has no SES SMTP endpoint",
+        )
+        return None
+    return consumer
+
+
+def _reference(consumer: Consumer) -> str:
+    return f"{consumer.region}:{consumer.name}"
 
 
 def _split_reference(reference: str, default_region: str) -> tuple[str, str]:
@@ -189,7 +251,7 @@ def _split_reference(reference: str, default_region: str) -> tuple[str, str]:
     return default_region, reference
 
 
-def _show(ctx: StepContext, consumers: list[Consumer], unsupported: list[dict[str, str]]) -> None:
+def _show(ctx: StepContext, consumers: list[Consumer], left_behind: list[dict[str, str]]) -> None:
     rows = [
         [
             consumer.name,
@@ -202,8 +264,8 @@ def _show(ctx: StepContext, consumers: list[Consumer], unsupported: list[dict[st
     ctx.console.table(
         Table("Consumers of the leaked key", ["Secret", "Region", "Holds", "SMTP region"], rows)
     )
-    for item in unsupported:
+    for item in left_behind:
         ctx.console.warning(
-            f"{item['name']} ({item['region']}) cannot be updated automatically: {item['reason']}. "
-            "Update it by hand after the rotation."
+            f"{item['name']} ({item['region']}) is not switched automatically: {item['reason']}. "
+            "If it uses the leaked key, it breaks when the key is deactivated."
         )

@@ -61,10 +61,22 @@ class IdentifyStep(Step):
         try:
             last_used = ctx.aws.iam.get_access_key_last_used(key_id)
         except AwsCallError as error:
-            if error.code in {"NoSuchEntity", "AccessDenied"}:
+            if error.code == "AccessDenied":
+                raise AwsCallError(
+                    f"{error.message} Without iam:GetAccessKeyLastUsed the key's owner cannot be "
+                    "found.",
+                    service=error.service,
+                    operation=error.operation,
+                    resource=error.resource,
+                    code=error.code,
+                    request_id=error.request_id,
+                    next_step="grant iam:GetAccessKeyLastUsed (see the README's permissions), "
+                    "then run again",
+                ) from error
+            if error.code == "NoSuchEntity":
                 raise WrongAccountError(
-                    f"IAM in account {account} does not know the key {key_id} ({error.code}): "
-                    "it may have been deleted already.",
+                    f"IAM in account {account} does not know the key {key_id}: check the key ID "
+                    "for a typing mistake; if it is right, the key has been deleted already.",
                     next_step=f"remediate investigate --access-key-id {key_id}",
                 ) from error
             raise
@@ -87,12 +99,14 @@ class IdentifyStep(Step):
                 next_step=f"remediate investigate --access-key-id {key_id}",
             )
         policies = _read_policies(ctx, user_name)
+        user_arn = ctx.aws.iam.get_user_arn(user_name)
         now = ctx.now()
 
         outputs: dict[str, Any] = {
             "account": account,
             "temporary": False,
             "user_name": user_name,
+            "user_arn": user_arn,
             "access_key": {
                 **_key_record(leaked, now),
                 "last_used_date": _maybe_time(last_used.last_used_date),
@@ -104,7 +118,7 @@ class IdentifyStep(Step):
             "ses_send_sources": _ses_send_sources(policies) if policies else None,
             "quarantine_policies": _quarantine_policies(policies) if policies else [],
             "operator_arn": operator.arn,
-            "operator_owns_key": operator.arn.endswith(f":user/{user_name}"),
+            "operator_owns_key": operator.arn == user_arn,
         }
         _show(ctx, outputs)
         ctx.write_evidence("iam-state", _iam_state(user_name, keys, last_used, policies))

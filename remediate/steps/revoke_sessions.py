@@ -22,6 +22,8 @@ class RevokeSessionsStep(Step):
     kind = "revoke-sessions"
     mutating = True
     questions = ("revoke-sessions.confirm",)
+    approvals = ("revoke-sessions",)
+    approval_questions = ("revoke-sessions.confirm",)
 
     def skip_reason(self, ctx: StepContext) -> str | None:
         identity = ctx.output_of("identify")

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any, ClassVar
 
-from remediate.aws.iam import AccessKey, CreatedAccessKey
+from remediate.aws.base import CallReceipt
+from remediate.aws.iam import ACTIVE, AccessKey, CreatedAccessKey
 from remediate.aws.secretsmanager import PutSecretReceipt
 from remediate.aws.smtp import derive_smtp_password
 from remediate.core.errors import AwsCallError, UsageError, VerificationError
 from remediate.core.interaction import Choice, Question, QuestionKind
 from remediate.core.secrets import SecretValue
-from remediate.core.timeutil import format_timestamp
+from remediate.core.timeutil import format_timestamp, parse_timestamp
 from remediate.steps.base import (
     Check,
     Plan,
@@ -32,6 +34,9 @@ from remediate.steps.base import (
 from remediate.steps.consumers import SMTP, Consumer, rewrite_secret
 from remediate.steps.identify import temporary_key_reason
 
+# IAM's CreateDate and our clock may disagree by a few seconds.
+CLOCK_SKEW = timedelta(seconds=60)
+
 # Errors a brand-new key returns while IAM propagates it (seconds, sometimes longer).
 NOT_YET_VALID_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure"})
 
@@ -40,6 +45,8 @@ class RotateStep(Step):
     kind = "rotate"
     mutating = True
     questions = ("rotate.delete-key", "rotate.confirm-delete")
+    approvals = ("delete-extra-key",)
+    approval_questions = ("rotate.confirm-delete",)
     defaults: ClassVar[Mapping[str, Any]] = {
         "verify_attempts": 8,
         "verify_first_delay_seconds": 1.0,
@@ -98,13 +105,16 @@ class RotateStep(Step):
         self._discard_unkept_keys(ctx, user)
         deleted = self._make_room(ctx, user)
 
+        keys_before = [key.access_key_id for key in ctx.aws.iam.list_access_keys(user)]
         created = ctx.mutate(
             PlannedCall(
                 "iam",
                 "CreateAccessKey",
                 user,
                 "create the replacement key",
-                params={"UserName": user},
+                # KeysBefore lets a resumed run recognise the key if the process
+                # stops after IAM creates it but before its result is journaled.
+                params={"UserName": user, "KeysBefore": keys_before},
                 undo=f"aws iam delete-access-key --user-name {user} --access-key-id <new key>",
             ),
             lambda: ctx.aws.iam.create_access_key(user),
@@ -114,7 +124,7 @@ class RotateStep(Step):
         ctx.console.success(f"Created {created.access_key_id} for {user}.")
 
         staged = [_stage(ctx, consumer, created) for consumer in consumers]
-        identity_arn = _prove(ctx, created, self.params)
+        identity_arn = _prove(ctx, created, _user_arn(ctx, user), self.params)
 
         outputs: dict[str, Any] = {
             "user_name": user,
@@ -150,53 +160,70 @@ class RotateStep(Step):
         ]
 
     def _discard_unkept_keys(self, ctx: StepContext, user: str) -> None:
-        """Delete keys an interrupted run of this incident created whose secret was lost."""
-        existing = {key.access_key_id for key in ctx.aws.iam.list_access_keys(user)}
-        for details in ctx.completed_calls("CreateAccessKey"):
-            key_id = str(details.get("access_key_id"))
-            if key_id in existing and ctx.secret(key_id) is None:
+        """Delete the keys an interrupted run of this incident created whose secret was lost.
+
+        A key whose CreateAccessKey result was journaled is known by its ID. A key
+        created by a call whose result never reached the journal is recognised as
+        one that exists now, was not among the user's keys before that call, and
+        was created after it was requested.
+        """
+        keys = ctx.aws.iam.list_access_keys(user)
+        ours = {
+            str(details.get("access_key_id")) for details in ctx.completed_calls("CreateAccessKey")
+        }
+        for intent in ctx.unfinished_calls("CreateAccessKey"):
+            before = set(intent.get("KeysBefore") or [])
+            requested = parse_timestamp(str(intent["requested_at"])) - CLOCK_SKEW
+            ours |= {
+                key.access_key_id
+                for key in keys
+                if key.access_key_id not in before and key.create_date >= requested
+            }
+        for key in keys:
+            key_id = key.access_key_id
+            if key_id in ours and key_id != ctx.access_key_id and ctx.secret(key_id) is None:
                 ctx.console.warning(
-                    f"{key_id} was created by an interrupted run and its secret was not kept; "
-                    "it is deleted and a new key is created in its place."
+                    f"{key_id} was created by an interrupted run of this incident and its secret "
+                    "was not kept; it is deleted and a new key is created in its place."
                 )
-                ctx.mutate(
-                    PlannedCall(
-                        "iam",
-                        "DeleteAccessKey",
-                        key_id,
-                        "delete a key created by an interrupted run, whose secret is nowhere",
-                        params={"UserName": user, "AccessKeyId": key_id},
-                    ),
-                    lambda key_id=key_id: ctx.aws.iam.delete_access_key(user, key_id),  # type: ignore[misc]
+                _delete_key(
+                    ctx,
+                    user,
+                    key_id,
+                    "delete a key created by an interrupted run, whose secret was not kept",
                 )
 
     def _make_room(self, ctx: StepContext, user: str) -> str | None:
-        """IAM allows two keys per user; when there are two, delete one the operator chooses."""
+        """IAM allows two keys per user; when there are two, delete one the operator chooses.
+
+        Only an inactive key is proposed as the default answer: deleting an active
+        key may break whatever uses it, so that key must be named explicitly.
+        """
         keys = ctx.aws.iam.list_access_keys(user)
         if len(keys) < 2:
             return None
         operator_key = _operator_key(ctx)
         proposal = propose_key_to_delete(keys, ctx.access_key_id, operator_key)
-        choices = tuple(
-            Choice(
-                key.access_key_id,
-                f"{key.access_key_id} ({key.status}, created {format_timestamp(key.create_date)})",
-                disabled=_why_not_deletable(key, ctx.access_key_id, operator_key),
-            )
-            for key in keys
-        )
         if proposal is None:
             raise UsageError(
                 f"{user} already has two access keys and neither can be deleted: one is the leaked "
                 "key, which consumers still use, and the other is the key you are signed in with.",
                 next_step="sign in with another principal and run `remediate resume`",
             )
+        choices = tuple(
+            Choice(
+                key.access_key_id,
+                _describe_key(ctx, key),
+                disabled=_why_not_deletable(key, ctx.access_key_id, operator_key),
+            )
+            for key in keys
+        )
         chosen = ctx.ask(
             Question(
                 "rotate.delete-key",
                 f"{user} has two access keys, the most IAM allows. Which one should be deleted?",
                 QuestionKind.SELECT,
-                default=proposal.access_key_id,
+                default=proposal.access_key_id if proposal.status != ACTIVE else None,
                 choices=choices,
             )
         )
@@ -214,18 +241,10 @@ class RotateStep(Step):
             raise UsageError(
                 f"A new key cannot be created while {user} has two keys, "
                 f"and deleting {key_id} was declined.",
-                next_step="delete or choose a key, then run `remediate resume`",
+                next_step="choose another key or approve `delete-extra-key` in the answers file, "
+                "then run `remediate resume`",
             )
-        ctx.mutate(
-            PlannedCall(
-                "iam",
-                "DeleteAccessKey",
-                key_id,
-                f"make room for a new key of {user}",
-                params={"UserName": user, "AccessKeyId": key_id},
-            ),
-            lambda: ctx.aws.iam.delete_access_key(user, key_id),
-        )
+        _delete_key(ctx, user, key_id, f"make room for a new key of {user}")
         return key_id
 
 
@@ -254,6 +273,46 @@ def _why_not_deletable(
     if key.access_key_id == operator_key_id:
         return "the key you are signed in with"
     return None
+
+
+def _delete_key(ctx: StepContext, user: str, key_id: str, description: str) -> None:
+    """Delete a key; one already gone (deleted by an interrupted run) counts as deleted."""
+
+    def delete() -> CallReceipt:
+        try:
+            return ctx.aws.iam.delete_access_key(user, key_id)
+        except AwsCallError as error:
+            if error.code == "NoSuchEntity":
+                return CallReceipt(request_id=error.request_id)
+            raise
+
+    ctx.mutate(
+        PlannedCall(
+            "iam",
+            "DeleteAccessKey",
+            key_id,
+            description,
+            params={"UserName": user, "AccessKeyId": key_id},
+            undo="none: a deleted key cannot be restored",
+        ),
+        delete,
+    )
+
+
+def _describe_key(ctx: StepContext, key: AccessKey) -> str:
+    """Label a key with its status, age and last use, so the operator sees what deleting breaks."""
+    try:
+        last = ctx.aws.iam.get_access_key_last_used(key.access_key_id)
+        used = (
+            f"last used {format_timestamp(last.last_used_date)} ({last.service_name})"
+            if last.last_used_date
+            else "never used, as far as IAM reports"
+        )
+    except AwsCallError as error:
+        used = f"last use unknown ({error.code})"
+    return (
+        f"{key.access_key_id} ({key.status}, created {format_timestamp(key.create_date)}, {used})"
+    )
 
 
 def _stage(ctx: StepContext, consumer: Consumer, created: CreatedAccessKey) -> dict[str, Any]:
@@ -312,7 +371,9 @@ def _stage(ctx: StepContext, consumer: Consumer, created: CreatedAccessKey) -> d
     }
 
 
-def _prove(ctx: StepContext, created: CreatedAccessKey, params: Mapping[str, Any]) -> str:
+def _prove(
+    ctx: StepContext, created: CreatedAccessKey, user_arn: str, params: Mapping[str, Any]
+) -> str:
     """Call STS GetCallerIdentity with the new key, waiting while IAM propagates it."""
     attempts = int(params["verify_attempts"])
     delay = float(params["verify_first_delay_seconds"])
@@ -332,17 +393,19 @@ def _prove(ctx: StepContext, created: CreatedAccessKey, params: Mapping[str, Any
             ctx.sleep(delay)
             delay = min(delay * 2, 30.0)
             continue
-        if not identity.arn.endswith(f":user/{created.user_name}"):
+        if identity.arn != user_arn:
             raise VerificationError(
                 f"The new key {created.access_key_id} authenticates as {identity.arn}, "
-                f"not as {created.user_name}."
+                f"not as {user_arn}."
             )
         return identity.arn
     raise VerificationError(
         f"The new key {created.access_key_id} was still rejected after {attempts} attempts "
-        f"({last_error.code if last_error else 'unknown'}). "
-        "It is staged but no consumer reads it yet.",
-        next_step="wait a minute, then run `remediate resume`",
+        f"({last_error.code if last_error else 'unknown'}). No consumer reads it yet. On resume "
+        "it is deleted and a new key is created, because its secret lived only in the memory "
+        "of this run.",
+        next_step="wait a minute (IAM may be slow to propagate new keys), then run "
+        "`remediate resume`",
     )
 
 
@@ -363,6 +426,11 @@ def _user(ctx: StepContext) -> str:
     if not user:
         raise UsageError("The identify step has not run, so the key's owner is unknown.")
     return str(user)
+
+
+def _user_arn(ctx: StepContext, user: str) -> str:
+    arn = ctx.output_of("identify").get("user_arn")
+    return str(arn) if arn else ctx.aws.iam.get_user_arn(user)
 
 
 def _consumers(ctx: StepContext) -> list[Consumer]:

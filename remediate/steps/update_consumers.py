@@ -27,18 +27,27 @@ class UpdateConsumersStep(Step):
             return Plan(calls=[_promote_call(item) for item in staged])
         # Nothing is staged yet (a dry run plans the rotate step without running it).
         consumers = ctx.output_of("find-consumers").get("consumers", [])
-        return Plan(
-            calls=[
+        calls = []
+        for consumer in consumers:
+            calls.append(
                 PlannedCall(
                     "secretsmanager",
                     "UpdateSecretVersionStage",
                     consumer["name"],
-                    "make the version the rotate step stages AWSCURRENT, then read it back",
+                    "make the version the rotate step stages AWSCURRENT",
                     region=consumer["region"],
                 )
-                for consumer in consumers
-            ]
-        )
+            )
+            calls.append(
+                PlannedCall(
+                    "secretsmanager",
+                    "UpdateSecretVersionStage",
+                    consumer["name"],
+                    "remove the AWSPENDING label, then read the secret back",
+                    region=consumer["region"],
+                )
+            )
+        return Plan(calls=calls)
 
     def apply(self, ctx: StepContext, plan: Plan) -> StepResult:
         staged = _staged(ctx)

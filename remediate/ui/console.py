@@ -43,7 +43,7 @@ class TerminalConsole:
             markup=False,
             emoji=False,
             no_color=color is False,
-            soft_wrap=True,
+            soft_wrap=False,
         )
 
     def _print(self, text: str, style: str | None = None, prefix: str = "") -> None:
@@ -66,7 +66,11 @@ class TerminalConsole:
         self._print(text, "bold red", "✗ ")
 
     def table(self, table: Table) -> None:
-        rich_table = RichTable(title=Text(terminal_safe(table.title)), title_justify="left")
+        rich_table = RichTable(
+            title=Text(terminal_safe(table.title)),
+            title_justify="left",
+            show_header=any(table.columns),
+        )
         for column in table.columns:
             rich_table.add_column(Text(terminal_safe(column)), overflow="fold")
         for row in table.rows:

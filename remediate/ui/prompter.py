@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import questionary
@@ -20,11 +21,24 @@ class QuestionaryPrompter:
         if output is not None:
             self._io["output"] = output
 
+    @classmethod
+    def for_terminal(cls) -> QuestionaryPrompter:
+        """Draw prompts on the terminal even when stdout goes to a pipe (`| tee log`)."""
+        if sys.stdout.isatty() or not sys.stderr.isatty():
+            return cls()
+        from prompt_toolkit.output import create_output
+
+        return cls(output=create_output(stdout=sys.stderr))
+
     def ask(self, question: Question) -> AnswerValue:
         message = terminal_safe(question.message)
         kind = question.kind
         if kind is QuestionKind.CONFIRM:
-            prompt = questionary.confirm(message, default=question.default is True, **self._io)
+            # auto_enter=False: "y" alone must not answer, or the Enter typed after it
+            # would answer the next question (a deactivation, say) with its default.
+            prompt = questionary.confirm(
+                message, default=question.default is True, auto_enter=False, **self._io
+            )
         elif kind is QuestionKind.TEXT:
             text = question.default if isinstance(question.default, str) else ""
             prompt = questionary.text(message, default=text, **self._io)

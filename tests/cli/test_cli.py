@@ -116,3 +116,37 @@ def test_every_command_has_help(command: str) -> None:
     assert stdout.startswith(f"Usage: cli {command}") or stdout.startswith(
         f"Usage: remediate {command}"
     )
+
+
+def test_smtp_password_rejects_csv_line() -> None:
+    code, stdout, stderr = invoke(
+        "smtp-password", "--region", "eu-west-1", input="AKIAIOSFODNN7EXAMPLE,some+secret+key\n"
+    )
+
+    assert code == ExitCode.USAGE_ERROR
+    assert stdout == ""
+    assert "is not a secret access key" in stderr
+
+
+def test_smtp_password_rejects_several_lines() -> None:
+    code, stdout, stderr = invoke("smtp-password", "--region", "eu-west-1", input="a+b\nc+d\n")
+
+    assert code == ExitCode.USAGE_ERROR
+    assert stdout == ""
+    assert "2 lines were read on stdin; expected the secret access key alone." in stderr
+
+
+def test_smtp_password_warns_on_short_secret() -> None:
+    code, stdout, stderr = invoke(
+        "smtp-password", "--region", "eu-west-1", input="some+secret+key\n"
+    )
+
+    assert code == ExitCode.OK
+    assert len(stdout.strip()) == 44
+    assert "IAM's secret access keys have 40 characters; this one has 15." in stderr
+
+
+def test_lowercase_key_id_is_upper_cased() -> None:
+    from remediate.cli import _validate_key_id
+
+    assert _validate_key_id(" akiaiosfodnn7example ") == "AKIAIOSFODNN7EXAMPLE"

@@ -60,9 +60,22 @@ def test_region_without_smtp_is_refused(region: str) -> None:
 
 def test_refusal_lists_smtp_regions() -> None:
     with pytest.raises(NoSmtpEndpointError) as caught:
-        smtp_endpoint("mars-north-1")
+        smtp_endpoint("il-central-1")
 
-    assert caught.value.message.endswith("Regions with one: " + ", ".join(smtp_regions()) + ".")
+    assert caught.value.message == (
+        "The region 'il-central-1' has no SES SMTP endpoint. Regions with one: "
+        + ", ".join(smtp_regions())
+        + "."
+    )
+
+
+def test_unknown_region_is_named() -> None:
+    with pytest.raises(NoSmtpEndpointError) as caught:
+        smtp_endpoint("EU-WEST-1")
+
+    assert caught.value.message.startswith(
+        "'EU-WEST-1' is not an SES region (region names are lower case, like eu-west-1)."
+    )
 
 
 def test_endpoint_name() -> None:

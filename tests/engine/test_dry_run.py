@@ -68,5 +68,7 @@ def test_dry_run_makes_no_mutating_call(
         f"change: iam UpdateAccessKey on {world.leaked_key_id}: deactivate the leaked key"
         in console.text
     )
+    assert "info:   deactivate-old-key: not approved" in console.lines
+    assert "info:   delete-extra-key: not approved" in console.lines
     statuses = [str(step.status) for step in outcome.steps]
     assert statuses == ["ok", "ok", "skipped", "ok", "skipped", "skipped", "skipped", "skipped"]

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from remediate.core.errors import UsageError
-from remediate.engine.playbook import load_playbook
+from remediate.engine.answers import AnswersFile
+from remediate.engine.playbook import check_answers, load_playbook
 
 
 def write_playbook(tmp_path: Path, steps: list[dict[str, object]]) -> Path:
@@ -49,7 +50,7 @@ def test_unknown_kind_is_named(tmp_path: Path) -> None:
     path = write_playbook(tmp_path, [{"id": "x", "kind": "teleport"}])
 
     with pytest.raises(
-        UsageError, match=r"step 1 of the playbook .* names an unknown step kind 'teleport'"
+        UsageError, match=r"Step 1 of the playbook .* names an unknown step kind 'teleport'"
     ):
         load_playbook(str(path))
 
@@ -87,3 +88,45 @@ def test_unknown_playbook_name_lists_shipped() -> None:
         UsageError, match=re.escape("No playbook is named 'nope'. Shipped playbooks: ses-key-leak.")
     ):
         load_playbook("nope")
+
+
+def answers_file(answers: dict[str, object], approve: tuple[str, ...] = ()) -> AnswersFile:
+    return AnswersFile(path=Path("answers.yaml"), answers=answers, approve=frozenset(approve))
+
+
+def test_answers_checked_against_playbook() -> None:
+    check_answers(
+        answers_file(
+            {"consumers.secrets": "", "consumers.smtp-region.prod/smtp": "eu-west-1"},
+            ("deactivate-old-key",),
+        ),
+        load_playbook(),
+    )
+
+
+def test_misspelt_question_is_rejected() -> None:
+    with pytest.raises(UsageError) as caught:
+        check_answers(answers_file({"consumer.secrets": ""}), load_playbook())
+
+    assert caught.value.message == (
+        "The answers file answers.yaml answers 'consumer.secrets', which the playbook "
+        "ses-key-leak never asks; did you mean 'consumers.secrets'?"
+    )
+
+
+def test_misspelt_approval_is_rejected() -> None:
+    with pytest.raises(UsageError) as caught:
+        check_answers(answers_file({}, ("deactivate-old-keys",)), load_playbook())
+
+    assert caught.value.message == (
+        "The answers file answers.yaml approves 'deactivate-old-keys', which the playbook "
+        "ses-key-leak never asks for; did you mean 'deactivate-old-key'?"
+    )
+
+
+def test_yes_to_destructive_question_is_rejected_early() -> None:
+    with pytest.raises(
+        UsageError,
+        match=re.escape("deactivate.confirm in the answers file answers yes"),
+    ):
+        check_answers(answers_file({"deactivate.confirm": True}), load_playbook())

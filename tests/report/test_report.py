@@ -77,6 +77,7 @@ def write_journal(directory: Path, *, hostile: str, finished: tuple[str, ...]) -
         "sourceIPAddress": "203.0.113.45",
         "userAgent": hostile,
         "accessKeyId": KEY,
+        "requestParameters": {"emailAddress": hostile},
     }
     journal.append(
         RecordType.EVENTS,
@@ -123,7 +124,7 @@ def test_hostile_text_adds_no_structure(tmp_path: Path) -> None:
         assert "\x1b" not in markdown
         for line in markdown.splitlines():
             if line.startswith("| 2026-12-01T10:00:00Z"):
-                assert len(re.findall(r"(?<!\\)\|", line)) == 6, line
+                assert len(re.findall(r"(?<!\\)\|", line)) == 7, line
 
 
 def test_partial_report_names_open_steps(tmp_path: Path) -> None:

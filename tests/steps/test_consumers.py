@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
 
+from remediate.aws.smtp import smtp_password_v4
 from remediate.core.errors import InputRequiredError
+from remediate.core.secrets import registry
 from remediate.steps.consumers import (
     IAM_KEY,
     SMTP,
@@ -110,7 +113,7 @@ def test_find_consumers_discovers_secret(moto_session: boto3.Session) -> None:
             },
         }
     ]
-    assert result.outputs["unsupported"] == []
+    assert result.outputs["left_behind"] == []
 
 
 def test_find_consumers_reports_unsupported_secret(moto_session: boto3.Session) -> None:
@@ -122,7 +125,7 @@ def test_find_consumers_reports_unsupported_secret(moto_session: boto3.Session) 
 
     result = run_step(context, "find-consumers")
 
-    assert result.outputs["unsupported"] == [
+    assert result.outputs["left_behind"] == [
         {
             "name": "legacy/smtp.txt",
             "region": CONSUMER_REGION,
@@ -152,3 +155,137 @@ def test_find_consumers_named_secret(moto_session: boto3.Session) -> None:
     result = run_step(context, "find-consumers")
 
     assert [consumer["name"] for consumer in result.outputs["consumers"]] == [CONSUMER_SECRET]
+
+
+def test_bare_key_secret_is_not_registered(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    moto_session.client("secretsmanager", region_name=CONSUMER_REGION).create_secret(
+        Name="prod/mailer/username", SecretString=world.leaked_key_id
+    )
+    context = make_context(moto_session, world.leaked_key_id, regions=(CONSUMER_REGION,))
+
+    run_step(context, "find-consumers")
+
+    assert world.leaked_key_id not in registry.values()
+    assert registry.scrub(world.leaked_key_id) == world.leaked_key_id
+
+
+def test_consumer_password_is_registered(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    context = make_context(moto_session, world.leaked_key_id, regions=(CONSUMER_REGION,))
+
+    run_step(context, "find-consumers")
+
+    assert smtp_password_v4(world.leaked_secret, CONSUMER_REGION) in registry.values()
+
+
+def test_layout_vpc_endpoint_host() -> None:
+    host = "vpce-0abc123.email-smtp.eu-north-1.vpce.amazonaws.com"
+    secret = json.dumps({"smtp_host": host, "user": KEY, "password": "x"})
+
+    layout = detect_layout(secret, KEY, "us-east-1")
+
+    assert layout is not None
+    assert (layout.smtp_region, layout.region_source) == ("eu-north-1", "smtp_host")
+
+
+def add_secret(
+    session: boto3.Session, name: str, document: dict[str, object], region: str = CONSUMER_REGION
+) -> str:
+    client = session.client("secretsmanager", region_name=region)
+    return str(client.create_secret(Name=name, SecretString=json.dumps(document))["ARN"])
+
+
+def test_unselected_consumer_is_left_behind(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    add_secret(
+        moto_session,
+        "billing/smtp",
+        {
+            "host": "email-smtp.eu-west-1.amazonaws.com",
+            "username": world.leaked_key_id,
+            "password": "x",
+        },
+    )
+    context = make_context(
+        moto_session,
+        world.leaked_key_id,
+        regions=(CONSUMER_REGION,),
+        answers={"consumers.select": [f"{CONSUMER_REGION}:{CONSUMER_SECRET}"]},
+    )
+
+    result = run_step(context, "find-consumers")
+
+    assert [c["name"] for c in result.outputs["consumers"]] == [CONSUMER_SECRET]
+    assert result.outputs["left_behind"] == [
+        {
+            "name": "billing/smtp",
+            "region": CONSUMER_REGION,
+            "reason": "not selected by the operator",
+        }
+    ]
+
+
+def test_secret_without_region_asks(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    moto_session.client("secretsmanager", region_name=CONSUMER_REGION).delete_secret(
+        SecretId=CONSUMER_SECRET, ForceDeleteWithoutRecovery=True
+    )
+    add_secret(
+        moto_session,
+        "plain/smtp",
+        {"username": world.leaked_key_id, "password": "x"},
+        region="us-east-1",
+    )
+    context = make_context(
+        moto_session,
+        world.leaked_key_id,
+        regions=("us-east-1",),
+        answers={"consumers.smtp-region.plain/smtp": "eu-west-1"},
+    )
+
+    result = run_step(context, "find-consumers")
+
+    layout = result.outputs["consumers"][0]["layout"]
+    assert (layout["smtp_region"], layout["region_source"]) == ("eu-west-1", "operator")
+
+
+def test_secret_without_region_stops_without_answer(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    add_secret(
+        moto_session,
+        "plain/smtp",
+        {"username": world.leaked_key_id, "password": "x"},
+        region="us-east-1",
+    )
+    context = make_context(moto_session, world.leaked_key_id, regions=("us-east-1",))
+
+    with pytest.raises(
+        InputRequiredError, match=re.escape("answer it with `consumers.smtp-region.plain/smtp:`")
+    ):
+        run_step(context, "find-consumers")
+
+
+def test_region_without_smtp_is_left_behind(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    add_secret(
+        moto_session,
+        "cape/smtp",
+        {
+            "host": "email-smtp.af-south-1.amazonaws.com",
+            "username": world.leaked_key_id,
+            "password": "x",
+        },
+    )
+    context = make_context(moto_session, world.leaked_key_id, regions=(CONSUMER_REGION,))
+
+    result = run_step(context, "find-consumers")
+
+    assert [c["name"] for c in result.outputs["consumers"]] == [CONSUMER_SECRET]
+    assert result.outputs["left_behind"] == [
+        {
+            "name": "cape/smtp",
+            "region": CONSUMER_REGION,
+            "reason": "its SMTP region af-south-1 has no SES SMTP endpoint",
+        }
+    ]

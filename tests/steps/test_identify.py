@@ -222,7 +222,7 @@ def test_identify_stops_on_deleted_key(moto_session: boto3.Session) -> None:
     context = make_context(moto_session, world.leaked_key_id)
 
     with pytest.raises(
-        WrongAccountError, match=r"does not know the key .* it may have been deleted"
+        WrongAccountError, match=r"does not know the key .*: check the key ID for a typing mistake"
     ):
         run_step(context, "identify")
 

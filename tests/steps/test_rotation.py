@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,6 @@ def prepared_context(session: boto3.Session, key_id: str, **options: object):  #
 
 
 def pending_secret(session: boto3.Session) -> dict[str, object]:
-    import json
-
     client = session.client("secretsmanager", region_name=CONSUMER_REGION)
     value = client.get_secret_value(SecretId=CONSUMER_SECRET, VersionStage="AWSPENDING")[
         "SecretString"
@@ -117,7 +117,10 @@ def test_rotate_gives_up_after_attempts(moto_session: boto3.Session) -> None:
         run_step(context, "rotate", params={"verify_attempts": 2})
 
     assert "was still rejected after 2 attempts (InvalidClientTokenId)" in caught.value.message
-    assert "It is staged but no consumer reads it yet." in caught.value.message
+    assert (
+        "No consumer reads it yet. On resume it is deleted and a new key is created"
+        in caught.value.message
+    )
     assert current_secret(moto_session)["username"] == world.leaked_key_id
 
 
@@ -226,7 +229,9 @@ def test_rotate_with_two_keys_deletes_chosen(moto_session: boto3.Session) -> Non
 
 def test_rotate_with_two_keys_needs_approval(moto_session: boto3.Session) -> None:
     world = make_smtp_world(moto_session)
-    moto_session.client("iam").create_access_key(UserName=SMTP_USER)
+    iam = moto_session.client("iam")
+    spare = iam.create_access_key(UserName=SMTP_USER)["AccessKey"]["AccessKeyId"]
+    iam.update_access_key(UserName=SMTP_USER, AccessKeyId=spare, Status="Inactive")
     context = prepared_context(moto_session, world.leaked_key_id)
 
     with pytest.raises(InputRequiredError, match="add `delete-extra-key` under `approve:`"):
@@ -290,10 +295,113 @@ def test_interrupted_rotation_replaces_unkept_key(
     assert set(statuses) == {world.leaked_key_id, outputs["new_access_key_id"]}
     deleted = resumed.journal.last(RecordType.AWS_INTENT, operation="DeleteAccessKey")
     assert deleted.get("resource") == created.access_key_id
-    assert "whose secret is nowhere" in deleted.get("description")
+    assert deleted.get("description") == (
+        "delete a key created by an interrupted run, whose secret was not kept"
+    )
 
 
 def _spec(kind: str):  # type: ignore[no-untyped-def]
     from remediate.steps.base import StepSpec
 
     return StepSpec(id=kind, kind=kind, title=kind)
+
+
+def test_resume_after_unjournaled_create(moto_session: boto3.Session, tmp_path: Path) -> None:
+    world = make_smtp_world(moto_session)
+    first = prepared_context(moto_session, world.leaked_key_id, incident_path=tmp_path)
+    first.enter_step(_spec("rotate"))
+    first.journal.append(
+        RecordType.AWS_INTENT,
+        step="rotate",
+        call_id="rotate#9",
+        service="iam",
+        operation="CreateAccessKey",
+        resource=SMTP_USER,
+        params={"UserName": SMTP_USER, "KeysBefore": [world.leaked_key_id]},
+    )
+    # The process dies after IAM created the key and before the result was journaled.
+    orphan = first.aws.iam.create_access_key(SMTP_USER).access_key_id
+    resumed = make_context(
+        moto_session, world.leaked_key_id, incident_path=tmp_path, regions=(CONSUMER_REGION,)
+    )
+
+    outputs = run_step(resumed, "rotate").outputs
+
+    statuses = key_statuses(moto_session)
+    assert orphan not in statuses
+    assert set(statuses) == {world.leaked_key_id, outputs["new_access_key_id"]}
+    deleted = resumed.journal.last(RecordType.AWS_INTENT, operation="DeleteAccessKey")
+    assert deleted.get("resource") == orphan
+
+
+def test_active_spare_key_must_be_named(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    moto_session.client("iam").create_access_key(UserName=SMTP_USER)
+    context = prepared_context(moto_session, world.leaked_key_id, approve=("delete-extra-key",))
+
+    with pytest.raises(InputRequiredError, match=re.escape("answer it with `rotate.delete-key:`")):
+        run_step(context, "rotate")
+
+    assert len(key_statuses(moto_session)) == 2
+
+
+def test_active_spare_key_deleted_when_named(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    spare = moto_session.client("iam").create_access_key(UserName=SMTP_USER)["AccessKey"][
+        "AccessKeyId"
+    ]
+    context = prepared_context(
+        moto_session,
+        world.leaked_key_id,
+        answers={"rotate.delete-key": spare},
+        approve=("delete-extra-key",),
+    )
+
+    outputs = run_step(context, "rotate").outputs
+
+    assert outputs["deleted_access_key_id"] == spare
+    assert spare not in key_statuses(moto_session)
+
+
+def test_rotate_user_with_path(moto_session: boto3.Session) -> None:
+    iam = moto_session.client("iam")
+    iam.create_user(UserName="mailer", Path="/service-accounts/")
+    key = iam.create_access_key(UserName="mailer")["AccessKey"]
+    moto_session.client("secretsmanager", region_name=CONSUMER_REGION).create_secret(
+        Name="paths/smtp",
+        SecretString=json.dumps(
+            {
+                "host": f"email-smtp.{CONSUMER_REGION}.amazonaws.com",
+                "username": key["AccessKeyId"],
+                "password": smtp_password_v4(key["SecretAccessKey"], CONSUMER_REGION),
+            }
+        ),
+    )
+    context = prepared_context(moto_session, key["AccessKeyId"])
+
+    outputs = run_step(context, "rotate").outputs
+
+    assert outputs["verified_arn"] == "arn:aws:iam::123456789012:user/service-accounts/mailer"
+
+
+def test_deactivate_with_consumer_left_behind_needs_named_approval(
+    moto_session: boto3.Session,
+) -> None:
+    world = make_smtp_world(moto_session)
+    moto_session.client("secretsmanager", region_name=CONSUMER_REGION).create_secret(
+        Name="legacy/smtp.txt", SecretString=f"{world.leaked_key_id}:password"
+    )
+    context = prepared_context(moto_session, world.leaked_key_id, approve=("deactivate-old-key",))
+    run_step(context, "rotate")
+    run_step(context, "update-consumers")
+
+    with pytest.raises(
+        InputRequiredError, match="add `deactivate-breaking-consumers` under `approve:`"
+    ):
+        run_step(context, "deactivate")
+
+    assert key_statuses(moto_session)[world.leaked_key_id] == "Active"
+    assert (
+        "legacy/smtp.txt (eu-west-1) was not switched (it contains the key ID but is not JSON)"
+        in context.console.text
+    )

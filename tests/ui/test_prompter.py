@@ -29,7 +29,18 @@ def ask(pipe: PipeInput, question: Question, keys: str) -> object:
 def test_confirm_yes(pipe: PipeInput) -> None:
     question = Question("deactivate.confirm", "Deactivate?", QuestionKind.CONFIRM, default=False)
 
-    assert ask(pipe, question, "y") is True
+    assert ask(pipe, question, "y" + ENTER) is True
+
+
+def test_confirm_enter_after_y_stays_with_its_question(pipe: PipeInput) -> None:
+    delete = Question("rotate.confirm-delete", "Delete?", QuestionKind.CONFIRM, default=False)
+    deactivate = Question("deactivate.confirm", "Deactivate?", QuestionKind.CONFIRM, default=False)
+    prompter = QuestionaryPrompter(input=pipe, output=DummyOutput())
+
+    pipe.send_text("y" + ENTER + "y" + ENTER)
+
+    assert prompter.ask(delete) is True
+    assert prompter.ask(deactivate) is True
 
 
 def test_confirm_enter_takes_default(pipe: PipeInput) -> None:
