@@ -379,9 +379,15 @@ def report(incident_dir: Path, formats: tuple[str, ...]) -> None:
 @handle_errors
 def smtp_password(region: str) -> None:
     """Print the SES SMTP password (version 4) for the secret access key read on stdin."""
+    from remediate.aws.regions import SmtpEndpoint
     from remediate.aws.smtp import require_smtp_region, smtp_password_v4
 
-    require_smtp_region(region)
+    if require_smtp_region(region) is SmtpEndpoint.UNKNOWN:
+        click.echo(
+            f"Warning: remediate's region table does not say whether {region} has an SMTP "
+            f"endpoint (email-smtp.{region}.amazonaws.com); check before you rely on it.",
+            err=True,
+        )
     secret = _read_secret_from_stdin()
     if not SECRET_ALPHABET.fullmatch(secret) or ACCESS_KEY_ID.fullmatch(secret):
         raise UsageError(
@@ -434,7 +440,17 @@ def _validate_key_id(access_key_id: str) -> str:
 def _split_regions(regions: str | None) -> tuple[str, ...]:
     if not regions:
         return ()
-    return tuple(sorted({item.strip() for item in regions.split(",") if item.strip()}))
+    from remediate.aws.regions import closest_region, known_regions
+
+    names = sorted({item.strip() for item in regions.split(",") if item.strip()})
+    for name in names:
+        if name not in known_regions():
+            close = closest_region(name)
+            raise UsageError(
+                f"--regions names {name!r}, which is not an AWS region where SES or Secrets "
+                "Manager runs" + (f"; did you mean {close}?" if close else "."),
+            )
+    return tuple(names)
 
 
 def _console(*, stderr: bool = False) -> Console:

@@ -12,7 +12,8 @@ import base64
 import hashlib
 import hmac
 
-from remediate.aws.regions import has_smtp_endpoint, ses_regions, smtp_regions
+from remediate.aws.regions import SmtpEndpoint, closest_region, ses_regions, smtp_regions
+from remediate.aws.regions import smtp_endpoint as smtp_endpoint_status
 from remediate.core.errors import UsageError
 from remediate.core.secrets import SecretValue
 
@@ -64,14 +65,23 @@ def smtp_endpoint(region: str) -> str:
     return f"email-smtp.{region}.amazonaws.com"
 
 
-def require_smtp_region(region: str) -> None:
+def require_smtp_region(region: str) -> SmtpEndpoint:
+    """Refuse a region that is not an SES region or that the table says has no SMTP endpoint.
+
+    Return SmtpEndpoint.UNKNOWN for an SES region the table does not list, so
+    the caller can warn instead of refusing.
+    """
     if region not in ses_regions():
+        close = closest_region(region)
+        hint = f" Did you mean {close}?" if close else ""
         raise NoSmtpEndpointError(
-            f"{region!r} is not an SES region (region names are lower case, like eu-west-1). "
+            f"{region!r} is not an SES region.{hint} "
             f"Regions with an SMTP endpoint: {', '.join(smtp_regions())}."
         )
-    if not has_smtp_endpoint(region):
+    status = smtp_endpoint_status(region)
+    if status is SmtpEndpoint.NO:
         raise NoSmtpEndpointError(
             f"The region {region!r} has no SES SMTP endpoint. "
             f"Regions with one: {', '.join(smtp_regions())}."
         )
+    return status

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from remediate.aws.regions import GLOBAL_EVENTS_REGION, has_smtp_endpoint, smtp_regions
+from remediate.aws.regions import GLOBAL_EVENTS_REGION, SmtpEndpoint, ses_regions, smtp_endpoint
 from remediate.aws.secretsmanager import SecretSummary
 from remediate.core.errors import AwsCallError, InputRequiredError, UsageError
 from remediate.core.interaction import Choice, Question, QuestionKind, Table
@@ -222,18 +222,26 @@ def _with_smtp_region(ctx: StepContext, consumer: Consumer, search: _Search) -> 
                 f"Which SES region does {consumer.name} send mail through? The secret names no "
                 f"SMTP host or region (it is stored in {consumer.region}).",
                 QuestionKind.SELECT,
-                choices=tuple(Choice(region, region) for region in smtp_regions()),
+                choices=tuple(
+                    Choice(region, region)
+                    for region in ses_regions()
+                    if smtp_endpoint(region) is not SmtpEndpoint.NO
+                ),
             )
         )
         layout = dataclasses.replace(layout, smtp_region=str(answer), region_source="operator")
         consumer = dataclasses.replace(consumer, layout=layout)
-    if layout.smtp_region is None or not has_smtp_endpoint(layout.smtp_region):
+    region = layout.smtp_region
+    if region is None or region not in ses_regions() or smtp_endpoint(region) is SmtpEndpoint.NO:
         search.leave(
-            consumer.name,
-            consumer.region,
-            f"its SMTP region {layout.smtp_region} has no SES SMTP endpoint",
+            consumer.name, consumer.region, f"its SMTP region {region} has no SES SMTP endpoint"
         )
         return None
+    if smtp_endpoint(region) is SmtpEndpoint.UNKNOWN:
+        ctx.console.warning(
+            f"{consumer.name} sends through {region}, which remediate's region table does not "
+            "list; its SMTP password is derived for that region all the same."
+        )
     return consumer
 
 

@@ -150,3 +150,25 @@ def test_lowercase_key_id_is_upper_cased() -> None:
     from remediate.cli import _validate_key_id
 
     assert _validate_key_id(" akiaiosfodnn7example ") == "AKIAIOSFODNN7EXAMPLE"
+
+
+def test_misspelt_region_is_usage_error() -> None:
+    code, _, stderr = invoke(
+        "run", "--access-key-id", "AKIAIOSFODNN7EXAMPLE", "--yes", "--regions", "eu-west1"
+    )
+
+    assert code == ExitCode.USAGE_ERROR
+    assert (
+        "--regions names 'eu-west1', which is not an AWS region where SES or Secrets Manager "
+        "runs; did you mean eu-west-1?" in stderr
+    )
+
+
+def test_smtp_password_warns_on_region_outside_table() -> None:
+    code, stdout, stderr = invoke(
+        "smtp-password", "--region", "ap-south-2", input="some+secret+key\n"
+    )
+
+    assert code == ExitCode.OK
+    assert len(stdout.strip()) == 44
+    assert "does not say whether ap-south-2 has an SMTP endpoint" in stderr

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from remediate.aws.regions import has_smtp_endpoint, ses_regions, smtp_regions
+from remediate.aws.regions import SmtpEndpoint, has_smtp_endpoint, ses_regions, smtp_regions
+from remediate.aws.regions import smtp_endpoint as smtp_endpoint_status
 from remediate.aws.smtp import (
     NoSmtpEndpointError,
     smtp_endpoint,
@@ -74,8 +75,19 @@ def test_unknown_region_is_named() -> None:
         smtp_endpoint("EU-WEST-1")
 
     assert caught.value.message.startswith(
-        "'EU-WEST-1' is not an SES region (region names are lower case, like eu-west-1)."
+        "'EU-WEST-1' is not an SES region. Did you mean eu-west-1?"
     )
+
+
+def test_ses_regions_include_botocore_regions() -> None:
+    assert {"ap-south-2", "eu-central-2", "mx-central-1", "us-gov-west-1"} <= set(ses_regions())
+    assert ses_regions()[0] == "us-east-1"
+
+
+def test_region_outside_table_is_unknown() -> None:
+    assert smtp_endpoint_status("ap-south-2") is SmtpEndpoint.UNKNOWN
+    assert smtp_endpoint_status("me-south-1") is SmtpEndpoint.NO
+    assert smtp_endpoint_status("eu-west-1") is SmtpEndpoint.YES
 
 
 def test_endpoint_name() -> None:
