@@ -14,6 +14,7 @@ from remediate.aws.secretsmanager import SecretsManagerGateway
 from remediate.aws.ses import SesGateway
 from remediate.aws.sesv2 import Sesv2Gateway
 from remediate.aws.sts import StsGateway
+from remediate.core.errors import UsageError
 
 if TYPE_CHECKING:
     import boto3
@@ -53,3 +54,19 @@ def make_session(profile: str | None = None, region: str | None = None) -> boto3
     import boto3
 
     return boto3.Session(profile_name=profile, region_name=region)
+
+
+def refuse_leaked_credentials(session: boto3.Session, access_key_id: str) -> None:
+    """Stop before any call when the session would sign with the leaked key itself.
+
+    Calls signed with the leaked key would add the responder's own events to
+    the attacker's in CloudTrail and muddy the evidence.
+    """
+    credentials = session.get_credentials()
+    if credentials is not None and credentials.access_key == access_key_id:
+        raise UsageError(
+            f"Your AWS credentials are the leaked key {access_key_id} itself; remediate never "
+            "acts with it.",
+            next_step="sign in as a responder (another user, role or SSO profile) "
+            "and pass --profile",
+        )

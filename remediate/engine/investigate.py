@@ -99,11 +99,11 @@ def run_investigation(
 
 
 def _gateways(request: InvestigateRequest, session: boto3.Session | None) -> AwsGateways:
-    from remediate.aws.gateways import AwsGateways, make_session
+    from remediate.aws.gateways import AwsGateways, make_session, refuse_leaked_credentials
 
-    return AwsGateways(
-        session or make_session(request.profile, request.region), user_agent_extra="investigate"
-    )
+    session = session or make_session(request.profile, request.region)
+    refuse_leaked_credentials(session, request.access_key_id)
+    return AwsGateways(session, user_agent_extra="investigate")
 
 
 def _investigate_in_aws(

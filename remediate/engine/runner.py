@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from remediate import __version__
-from remediate.aws.gateways import AwsGateways
+from remediate.aws.gateways import AwsGateways, refuse_leaked_credentials
 from remediate.core.errors import (
     InputRequiredError,
     InterruptedRun,
@@ -91,7 +91,7 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
     incident_id = new_incident_id(
         request.access_key_id, started, rehearsal=request.mode == REHEARSE
     )
-    _refuse_leaked_credentials(request.session, request.access_key_id)
+    refuse_leaked_credentials(request.session, request.access_key_id)
     gateways = AwsGateways(request.session, user_agent_extra=f"incident/{incident_id}")
     # Who acts is part of the audit trail, and a credential problem is best found
     # before anything is created.
@@ -184,22 +184,6 @@ def _continue_command(mode: str, incident: IncidentDir) -> str:
     return f"remediate resume {incident.path}"
 
 
-def _refuse_leaked_credentials(session: boto3.Session, access_key_id: str) -> None:
-    """Stop before any call when the session would sign with the leaked key itself.
-
-    Calls signed with the leaked key would add the responder's own events to
-    the attacker's in CloudTrail and muddy the evidence.
-    """
-    credentials = session.get_credentials()
-    if credentials is not None and credentials.access_key == access_key_id:
-        raise UsageError(
-            f"Your AWS credentials are the leaked key {access_key_id} itself; remediate never "
-            "acts with it.",
-            next_step="sign in as a responder (another user, role or SSO profile) "
-            "and pass --profile",
-        )
-
-
 def resume_incident(
     path: Path,
     *,
@@ -240,7 +224,7 @@ def resume_incident(
     policy.resume_hint = _continue_command(RUN, incident)
     access_key_id = str(opened.get("access_key_id"))
     session = session_factory(opened.get("profile"), opened.get("region"))
-    _refuse_leaked_credentials(session, access_key_id)
+    refuse_leaked_credentials(session, access_key_id)
     gateways = AwsGateways(session, user_agent_extra=f"incident/{opened.get('incident_id')}")
     operator = gateways.sts.get_caller_identity()
     context = RunContext(

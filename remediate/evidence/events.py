@@ -128,6 +128,10 @@ class TrailEvent:
         # two different calls. Keeping both loses nothing, but merging them would.
         return (self.ref, self.event_source, self.event_name)
 
+    def redacted_raw(self) -> Any:
+        """Return the record as CloudTrail delivered it, with credentials redacted."""
+        return _redacted(dict(self.raw))
+
     def to_record(self) -> dict[str, Any]:
         """Return a JSON-safe dict with CloudTrail's key names and credentials redacted."""
         return {

@@ -274,6 +274,24 @@ def _journal(ctx: StepContext, investigation: Investigation) -> None:
     for gap in investigation.gaps:
         ctx.record_gap(gap.source, gap.reason, region=gap.region, standing=gap.standing)
     ctx.record(RecordType.VERDICT, **investigation.verdict.to_record())
+    _keep_evidence(ctx, investigation)
+
+
+def _keep_evidence(ctx: StepContext, investigation: Investigation) -> None:
+    """Keep what the verdict rests on in the evidence bundle, as it was received."""
+    ctx.write_evidence(
+        "cloudtrail-events",
+        {"Records": [event.redacted_raw() for event in investigation.events]},
+    )
+    ctx.write_evidence("ses-sending", [sending.to_record() for sending in investigation.sending])
+    ctx.write_evidence(
+        "findings",
+        {
+            "verdict": investigation.verdict.to_record(),
+            "findings": [finding.to_record() for finding in investigation.findings],
+            "gaps": [gap.to_record() for gap in investigation.gaps],
+        },
+    )
 
 
 def _show(ctx: StepContext, investigation: Investigation) -> None:

@@ -211,3 +211,27 @@ def test_investigate_is_read_only(trail_bucket: boto3.Session) -> None:
         "ListObjectsV2",
         "LookupEvents",
     ]
+
+
+def test_investigate_refuses_the_leaked_key(moto_session: boto3.Session) -> None:
+    from remediate.core.errors import UsageError
+    from remediate.engine.investigate import InvestigateRequest, run_investigation
+    from tests.helpers import RecordingConsole
+
+    leaked = boto3.Session(
+        aws_access_key_id=KEY,
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region_name="us-east-1",
+    )
+    calls: list[str] = []
+    leaked.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+
+    with pytest.raises(UsageError, match="remediate never acts with it"):
+        run_investigation(
+            InvestigateRequest(access_key_id=KEY),
+            console=RecordingConsole(),
+            as_json=True,
+            session=leaked,
+        )
+
+    assert calls == []

@@ -45,7 +45,12 @@ def test_bundle_sealed_before_first_change(incident: Path) -> None:
     seals = [r for r in records if r.type == RecordType.EVIDENCE_SEALED]
 
     assert seals[0].seq < first_change
-    assert "iam-state.json" in seals[0].get("files")
+    assert set(seals[0].get("files")) == {
+        "iam-state.json",
+        "cloudtrail-events.json",
+        "ses-sending.json",
+        "findings.json",
+    }
     for name, entry in seals[0].get("files").items():
         assert entry["sealed_before_changes"] is True
         assert entry["sha256"] == sha256(incident / "evidence" / name)
@@ -77,3 +82,16 @@ def test_bundle_files_are_private(incident: Path) -> None:
 
     assert stat.S_IMODE(evidence.stat().st_mode) == 0o700
     assert {stat.S_IMODE(path.stat().st_mode) for path in evidence.iterdir()} == {0o600}
+
+
+def test_bundle_holds_raw_events_and_sending(incident: Path) -> None:
+    events = json.loads((incident / "evidence" / "cloudtrail-events.json").read_text())
+    sending = json.loads((incident / "evidence" / "ses-sending.json").read_text())
+    findings = json.loads((incident / "evidence" / "findings.json").read_text())
+
+    names = sorted(record["eventName"] for record in events["Records"])
+    assert "VerifyEmailIdentity" in names
+    assert "PutAccountDetails" in names
+    assert all("userIdentity" in record for record in events["Records"])
+    assert {region["region"] for region in sending} >= {"eu-west-1", "ap-southeast-2"}
+    assert findings["verdict"]["verdict"] == "compromised"

@@ -411,3 +411,24 @@ def test_wrong_schema_version_rejected() -> None:
 
     with pytest.raises(CatalogueError, match="schema_version is 2; this remediate reads version 1"):
         parse_catalogue(document, origin="team.yaml")
+
+
+def test_application_sends_are_not_findings(samples_dir: Path) -> None:
+    # SES API sends logged as data events by a trail: the application's own mail.
+    base = ses_record(samples_dir, "GetSendQuota")
+    sends = [
+        variant(
+            base,
+            number,
+            eventName=name,
+            eventCategory="Data",
+            readOnly=False,
+            eventTime=format_timestamp(
+                parse_timestamp(base["eventTime"]) + timedelta(seconds=number)
+            ),
+            requestParameters={"source": "no-reply@example.com"},
+        )
+        for number, name in enumerate(["SendRawEmail", "SendEmail"] * 10, start=1)
+    ]
+
+    assert matched_ids(events_of(sends)) == []

@@ -291,3 +291,55 @@ def assumed_role_key(session: boto3.Session) -> str:
         },
     )
     return str(key_id)
+
+
+def test_identify_warns_when_operator_is_owner(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    other = moto_session.client("iam").create_access_key(UserName=SMTP_USER)["AccessKey"]
+    owner_session = boto3.Session(
+        aws_access_key_id=other["AccessKeyId"],
+        aws_secret_access_key=other["SecretAccessKey"],
+        region_name="us-east-1",
+    )
+    context = make_context(owner_session, world.leaked_key_id)
+
+    outputs = run_step(context, "identify").outputs
+
+    assert outputs["operator_owns_key"] is True
+    assert (
+        "warning: You are signed in as the user that owns the leaked key. Use another principal."
+        in context.console.lines
+    )
+
+
+def test_run_refuses_the_leaked_key_itself(moto_session: boto3.Session, tmp_path: Path) -> None:
+    from remediate.engine.answers import AnswerPolicy
+    from remediate.engine.runner import IncidentRequest, start_incident
+    from tests.helpers import RecordingConsole
+
+    world = make_smtp_world(moto_session)
+    leaked_session = boto3.Session(
+        aws_access_key_id=world.leaked_key_id,
+        aws_secret_access_key=world.leaked_secret,
+        region_name="us-east-1",
+    )
+    calls: list[str] = []
+    leaked_session.events.register("before-call.*.*", lambda model, **_: calls.append(model.name))
+
+    with pytest.raises(UsageError) as caught:
+        start_incident(
+            IncidentRequest(
+                access_key_id=world.leaked_key_id,
+                session=leaked_session,
+                console=RecordingConsole(),
+                policy=AnswerPolicy(assume_yes=True),
+                incident_dir=tmp_path / "incident",
+            )
+        )
+
+    assert caught.value.message == (
+        f"Your AWS credentials are the leaked key {world.leaked_key_id} itself; remediate never "
+        "acts with it."
+    )
+    assert calls == []
+    assert not (tmp_path / "incident").exists()

@@ -59,6 +59,7 @@ class RecordingContext:
     dry_run: bool = False
     console: RecordingConsole = field(default_factory=RecordingConsole)
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
     sleeps: list[float] = field(default_factory=list)
     # Outputs of earlier steps, by step kind.
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -87,6 +88,13 @@ class RecordingContext:
         self, source: str, reason: str, *, region: str | None = None, standing: bool = False
     ) -> None:
         self.record("gap", source=source, region=region, reason=reason, standing=standing)
+
+    def write_evidence(self, name: str, data: Any) -> None:
+        # Strict JSON here too: the bundle must hold only JSON-safe data.
+        self.evidence[name] = json.loads(json.dumps(data))
+
+    def seal_evidence(self) -> None:
+        raise AssertionError("investigate never seals the bundle")
 
     def keep_secret(self, name: str, value: SecretValue) -> None:
         raise AssertionError("investigate keeps no secret")
