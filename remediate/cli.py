@@ -189,6 +189,12 @@ def _incident_dir_option(function: F) -> F:
 @_answers_option
 @_yes_option
 @click.option(
+    "--consumers",
+    "consumers_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML file listing the places that hold the key (see the README), besides those found.",
+)
+@click.option(
     "--dry-run", is_flag=True, help="Print the calls each step would make; change nothing."
 )
 @click.option("--profile", help="AWS profile to act with (the responder's, never the leaked key).")
@@ -201,6 +207,7 @@ def run(
     playbook: str | None,
     answers_path: Path | None,
     assume_yes: bool,
+    consumers_path: Path | None,
     dry_run: bool,
     profile: str | None,
     region: str | None,
@@ -229,6 +236,7 @@ def run(
             profile=profile,
             region=region,
             answers_path=answers_path,
+            consumers_path=consumers_path,
         )
     )
     _finish(console, outcome)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import FAKE_AWS_ENVIRONMENT
+from tests.smtp_server import smtp_plain_server, smtp_server, smtp_tls_server  # noqa: F401
 
 # Real public inputs (CloudTrail files, SES outputs, SMTP password vectors); their sources and
 # licences are in tests/data/samples/SOURCES.md.

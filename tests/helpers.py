@@ -34,6 +34,8 @@ CONSUMER_REGION = "eu-west-1"
 
 # A scripted answer that selects every enabled choice of a checkbox question.
 SELECT_EVERY_CHOICE = object()
+# A scripted answer that takes the question's default, as pressing Enter does.
+USE_DEFAULT = object()
 
 
 class ScriptedPrompter:
@@ -50,6 +52,9 @@ class ScriptedPrompter:
         answer = self.answers[question.id]
         if answer is SELECT_EVERY_CHOICE:
             return question.enabled_values()
+        if answer is USE_DEFAULT:
+            assert question.default is not None, f"{question.id} has no default"
+            return question.default
         assert isinstance(answer, (bool, str, list))
         return answer
 
@@ -159,6 +164,7 @@ def make_context(
     clock: FixedClock | None = None,
     console: RecordingConsole | None = None,
     credential_session: Any = None,
+    declared_consumers: tuple[Mapping[str, Any], ...] = (),
 ) -> Any:
     """Build the engine's RunContext over a moto session, as `remediate run --yes` would."""
     from pathlib import Path
@@ -185,6 +191,7 @@ def make_context(
         dry_run=dry_run,
         clock=clock,
         sleep=lambda seconds: None,
+        declared_consumers=declared_consumers,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from remediate.aws.base import CallReceipt, ClientFactory, aws_call, request_id_of
+from remediate.core.errors import AwsCallError
 from remediate.core.secrets import SecretValue
 
 AWSCURRENT = "AWSCURRENT"
@@ -92,6 +93,54 @@ class SecretsManagerGateway:
             version_id=response["VersionId"],
             request_id=request_id_of(response),
         )
+
+    def create_secret(
+        self,
+        region: str,
+        name: str,
+        secret_string: SecretValue,
+        *,
+        client_request_token: str,
+        description: str,
+    ) -> PutSecretReceipt:
+        with aws_call("secretsmanager", "CreateSecret", name):
+            response = self._client(region).create_secret(
+                Name=name,
+                SecretString=secret_string.reveal(),
+                ClientRequestToken=client_request_token,
+                Description=description,
+            )
+        return PutSecretReceipt(
+            arn=response["ARN"],
+            version_id=response["VersionId"],
+            request_id=request_id_of(response),
+        )
+
+    def put_current_value(
+        self, region: str, secret_id: str, secret_string: SecretValue, *, client_request_token: str
+    ) -> PutSecretReceipt:
+        """Write a new version that becomes AWSCURRENT at once."""
+        with aws_call("secretsmanager", "PutSecretValue", secret_id):
+            response = self._client(region).put_secret_value(
+                SecretId=secret_id,
+                SecretString=secret_string.reveal(),
+                ClientRequestToken=client_request_token,
+            )
+        return PutSecretReceipt(
+            arn=response["ARN"],
+            version_id=response["VersionId"],
+            request_id=request_id_of(response),
+        )
+
+    def exists(self, region: str, secret_id: str) -> bool:
+        try:
+            with aws_call("secretsmanager", "DescribeSecret", secret_id):
+                self._client(region).describe_secret(SecretId=secret_id)
+        except AwsCallError as error:
+            if error.code == "ResourceNotFoundException":
+                return False
+            raise
+        return True
 
     def version_stages(self, region: str, secret_id: str) -> dict[str, tuple[str, ...]]:
         """Return each version ID of the secret with its staging labels."""

@@ -42,7 +42,9 @@ class RunContext:
         sleep: Callable[[float], None] = time.sleep,
         report_writer: ReportWriter | None = None,
         continue_command: str | None = None,
+        declared_consumers: tuple[Mapping[str, Any], ...] = (),
     ) -> None:
+        self._declared_consumers = declared_consumers
         self.incident = incident
         # What the operator runs to carry on after a stop; None in a dry run.
         self.continue_command = continue_command
@@ -85,6 +87,10 @@ class RunContext:
     @property
     def console(self) -> Console:
         return self._console
+
+    @property
+    def declared_consumers(self) -> tuple[Mapping[str, Any], ...]:
+        return self._declared_consumers
 
     @property
     def regions(self) -> tuple[str, ...]:

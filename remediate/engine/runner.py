@@ -21,6 +21,7 @@ from remediate.core.errors import (
 from remediate.core.interaction import Console, Prompter
 from remediate.core.timeutil import Clock, utc_now
 from remediate.engine.answers import AnswerPolicy, load_answers
+from remediate.engine.consumers_file import load_consumers
 from remediate.engine.context import ReportWriter, RunContext
 from remediate.engine.incident import (
     DEFAULT_BASE,
@@ -65,6 +66,7 @@ class IncidentRequest:
     profile: str | None = None
     region: str | None = None
     answers_path: Path | None = None
+    consumers_path: Path | None = None
     scenario: str | None = None
 
 
@@ -87,6 +89,7 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
     playbook = load_playbook(request.playbook)
     if request.policy.answers is not None:
         check_answers(request.policy.answers, playbook)
+    declared = load_consumers(request.consumers_path) if request.consumers_path else ()
     started = request.clock()
     incident_id = new_incident_id(
         request.access_key_id, started, rehearsal=request.mode == REHEARSE
@@ -135,6 +138,8 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
         region=request.region or gateways.default_region,
         endpoint=gateways.clients.client("sts").meta.endpoint_url,
         answers_file=str(request.answers_path.resolve()) if request.answers_path else None,
+        consumers_file=str(request.consumers_path.resolve()) if request.consumers_path else None,
+        declared_consumers=list(declared),
         assume_yes=request.policy.assume_yes,
         tool_version=__version__,
     )
@@ -152,6 +157,7 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
         sleep=request.sleep,
         report_writer=request.report_writer,
         continue_command=_continue_command(request.mode, incident) if incident else None,
+        declared_consumers=declared,
     )
     if incident is None:
         outcome = run_playbook(playbook, context)
@@ -240,6 +246,7 @@ def resume_incident(
         sleep=sleep,
         report_writer=report_writer,
         continue_command=_continue_command(RUN, incident),
+        declared_consumers=tuple(opened.get("declared_consumers") or ()),
     )
     with hold_lock(incident):
         journal.append(

@@ -154,7 +154,15 @@ def build_view(records: Sequence[Record], generated_at: datetime) -> ReportView:
         sending=[region for region in sending if not region.quiet],
         quiet_regions=[region.region for region in sending if region.quiet],
         actions=actions,
-        consumers=list(outputs.get("update-consumers", {}).get("consumers", [])),
+        consumers=[
+            {
+                "name": record["consumer"]["name"],
+                "kind": record["consumer"]["kind"],
+                "region": record["consumer"].get("region") or "-",
+                "summary": record.get("summary", ""),
+            }
+            for record in outputs.get("update-consumers", {}).get("consumers", [])
+        ],
         left_behind=list(outputs.get("find-consumers", {}).get("left_behind", [])),
         gaps=[dict(record.fields) for record in records if record.type == RecordType.GAP],
         answers=[

@@ -119,6 +119,11 @@ class StepContext(Protocol):
     def console(self) -> Console: ...
 
     @property
+    def declared_consumers(self) -> tuple[Mapping[str, Any], ...]:
+        """The consumers file's entries (kind and where), or empty when none was given."""
+        ...
+
+    @property
     def regions(self) -> tuple[str, ...]:
         """Regions the operator asked for (--regions); empty when none were named."""
         ...

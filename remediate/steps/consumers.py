@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from remediate.core.secrets import SecretValue
 
 SECRETS_MANAGER = "secretsmanager"
+MANUAL = "manual"
 
 # A consumer stores either SMTP credentials (user name = key ID, password derived
 # per region) or the IAM key pair itself (key ID + secret access key).
@@ -47,7 +49,7 @@ class CredentialLayout:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> CredentialLayout:
+    def from_record(cls, record: Mapping[str, Any]) -> CredentialLayout:
         return cls(
             credential=record["credential"],
             username_field=record["username_field"],
@@ -59,13 +61,29 @@ class CredentialLayout:
 
 @dataclass(frozen=True)
 class Consumer:
-    """A place that holds the leaked credential and must be switched to the new one."""
+    """A place that holds the leaked credential and must be switched to the new one.
+
+    `resource` identifies it for its kind: a secret's ARN, a parameter's name, a
+    file's path, a function's name. `details` holds what only some kinds need
+    (a file's format, the parameter that holds the user name, manual steps).
+    """
 
     kind: str
-    resource: str  # the secret ARN
+    resource: str
     name: str
-    region: str
+    region: str | None
     layout: CredentialLayout
+    details: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def reference(self) -> str:
+        """How an answers file names it: `region:name`, or the name when it has no region."""
+        return f"{self.region}:{self.name}" if self.region else self.name
+
+    @property
+    def label(self) -> str:
+        where = f", {self.region}" if self.region else ""
+        return f"{self.name} ({self.kind}{where})"
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -74,16 +92,18 @@ class Consumer:
             "name": self.name,
             "region": self.region,
             "layout": self.layout.as_record(),
+            "details": dict(self.details),
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Consumer:
+    def from_record(cls, record: Mapping[str, Any]) -> Consumer:
         return cls(
             kind=record["kind"],
             resource=record["resource"],
             name=record["name"],
-            region=record["region"],
+            region=record.get("region"),
             layout=CredentialLayout.from_record(record["layout"]),
+            details=dict(record.get("details") or {}),
         )
 
 

@@ -106,13 +106,14 @@ class DeactivateStep(Step):
 def _require_safe_order(ctx: StepContext) -> None:
     """The old key goes off only after the new key is proven and every consumer is switched."""
     rotate = ctx.output_of("rotate")
-    consumers = ctx.output_of("update-consumers")
+    switched = ctx.output_of("update-consumers").get("consumers", [])
+    found = ctx.output_of("find-consumers").get("consumers", [])
     if not rotate.get("verified_arn"):
         raise UsageError(
             f"{ctx.access_key_id} is not deactivated: the replacement key has not been proven yet.",
             next_step="finish the rotate step with `remediate resume`",
         )
-    if len(consumers.get("consumers", [])) != len(rotate.get("staged", [])):
+    if len(switched) != len(found):
         raise UsageError(
             f"{ctx.access_key_id} is not deactivated: "
             "not every consumer has been switched and verified.",

@@ -27,6 +27,8 @@ from remediate.steps.consumers import (
     register_credential,
 )
 from remediate.steps.identify import temporary_key_reason
+from remediate.steps.updaters.base import Discovery
+from remediate.steps.updaters.registry import UPDATERS
 
 SMTP_REGION_QUESTION = "consumers.smtp-region"
 
@@ -69,7 +71,21 @@ class FindConsumersStep(Step):
             for summary in summaries:
                 search.examine(summary)
 
-        for reference in self._named_secrets(ctx):
+        for declaration in ctx.declared_consumers:
+            if declaration["kind"] == SECRETS_MANAGER:
+                continue
+            consumer = UPDATERS[declaration["kind"]].declare(ctx, declaration)
+            search.consumers[consumer.resource] = consumer
+        for kind, updater in UPDATERS.items():
+            if kind != SECRETS_MANAGER:
+                search.merge(updater.discover(ctx, regions))
+
+        declared_secrets = [
+            str(declaration.get("secret") or "")
+            for declaration in ctx.declared_consumers
+            if declaration["kind"] == SECRETS_MANAGER
+        ]
+        for reference in [*declared_secrets, *self._named_secrets(ctx)]:
             region, secret_id = _split_reference(reference, ctx.aws.default_region)
             if not search.knows(secret_id):
                 search.examine(
@@ -140,10 +156,10 @@ class FindConsumersStep(Step):
                 "consumers.select",
                 "Which consumers should be switched to the new key?",
                 QuestionKind.CHECKBOX,
-                default=[_reference(consumer) for consumer in found],
+                default=[consumer.reference for consumer in found],
                 choices=tuple(
                     Choice(
-                        _reference(consumer),
+                        consumer.reference,
                         f"{consumer.name} ({consumer.region}, {consumer.layout.credential})",
                     )
                     for consumer in found
@@ -151,7 +167,7 @@ class FindConsumersStep(Step):
             )
         )
         selected = set(answer) if isinstance(answer, list) else set()
-        return [consumer for consumer in found if _reference(consumer) in selected]
+        return [consumer for consumer in found if consumer.reference in selected]
 
 
 class _Search:
@@ -169,8 +185,14 @@ class _Search:
     def left_out(self, consumer: Consumer) -> bool:
         return any(item["name"] == consumer.name for item in self.left_behind)
 
-    def leave(self, name: str, region: str, reason: str) -> None:
-        self.left_behind.append({"name": name, "region": region, "reason": reason})
+    def merge(self, found: Discovery) -> None:
+        for consumer in found.consumers:
+            self.consumers.setdefault(consumer.resource, consumer)
+        self.left_behind += found.left_behind
+        self.degraded = self.degraded or found.degraded
+
+    def leave(self, name: str, region: str | None, reason: str) -> None:
+        self.left_behind.append({"name": name, "region": region or "-", "reason": reason})
 
     def examine(self, summary: SecretSummary, *, named: bool = False) -> None:
         try:
@@ -245,10 +267,6 @@ def _with_smtp_region(ctx: StepContext, consumer: Consumer, search: _Search) -> 
     return consumer
 
 
-def _reference(consumer: Consumer) -> str:
-    return f"{consumer.region}:{consumer.name}"
-
-
 def _split_reference(reference: str, default_region: str) -> tuple[str, str]:
     """Accept `region:name`, an ARN (which names its region) or a bare name."""
     if reference.startswith("arn:"):
@@ -263,7 +281,7 @@ def _show(ctx: StepContext, consumers: list[Consumer], left_behind: list[dict[st
     rows = [
         [
             consumer.name,
-            consumer.region,
+            consumer.region or "-",
             consumer.layout.credential,
             consumer.layout.smtp_region or "-",
         ]

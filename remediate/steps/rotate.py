@@ -1,26 +1,22 @@
-"""Rotate: a new access key for the same user, staged in every consumer at once, then proven.
+"""Rotate: a new access key for the same user, kept in the escrow at once, staged, then proven.
 
-AWS shows a new secret access key once. So the moment the key exists, its
-credential (the SMTP password for each consumer's region, or the key itself) is
-written to every consumer's secret as an AWSPENDING version, which no consumer
-reads yet. If the run stops before that, the key is deleted and created again
-on resume, because its secret is then nowhere.
+AWS shows a new secret access key once. The moment the key exists it is written
+to the escrow (see escrow.py); consumers that can hold a value they do not
+read yet (Secrets Manager's AWSPENDING) get it next; then the key is proven. A
+resumed run recovers the key from the escrow. A key of this incident whose
+secret is in no destination is deleted and created again, and the journal says why.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from remediate.aws.base import CallReceipt
 from remediate.aws.iam import ACTIVE, AccessKey, CreatedAccessKey
-from remediate.aws.secretsmanager import PutSecretReceipt
-from remediate.aws.smtp import derive_smtp_password
 from remediate.core.errors import AwsCallError, UsageError, VerificationError
 from remediate.core.interaction import Choice, Question, QuestionKind
-from remediate.core.secrets import SecretValue
 from remediate.core.timeutil import format_timestamp, parse_timestamp
 from remediate.steps.base import (
     Check,
@@ -31,8 +27,17 @@ from remediate.steps.base import (
     StepResult,
     StepStatus,
 )
-from remediate.steps.consumers import SMTP, Consumer, rewrite_secret
+from remediate.steps.consumers import Consumer
+from remediate.steps.escrow import (
+    ESCROW_QUESTION,
+    EscrowLocation,
+    choose_escrow,
+    read_escrow,
+    write_escrow,
+)
 from remediate.steps.identify import temporary_key_reason
+from remediate.steps.updaters.base import NewCredential
+from remediate.steps.updaters.registry import updater_for
 
 # IAM's CreateDate and our clock may disagree by a few seconds.
 CLOCK_SKEW = timedelta(seconds=60)
@@ -44,7 +49,7 @@ NOT_YET_VALID_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch"
 class RotateStep(Step):
     kind = "rotate"
     mutating = True
-    questions = ("rotate.delete-key", "rotate.confirm-delete")
+    questions = ("rotate.delete-key", "rotate.confirm-delete", ESCROW_QUESTION)
     approvals = ("delete-extra-key",)
     approval_questions = ("rotate.confirm-delete",)
     defaults: ClassVar[Mapping[str, Any]] = {
@@ -76,16 +81,26 @@ class RotateStep(Step):
                 undo=f"aws iam delete-access-key --user-name {user} --access-key-id <new key>",
             )
         )
-        for consumer in consumers:
-            plan.calls.append(
-                PlannedCall(
-                    "secretsmanager",
-                    "PutSecretValue",
-                    consumer.name,
-                    "stage the new credential as AWSPENDING (consumers keep reading AWSCURRENT)",
-                    region=consumer.region,
-                )
+        plan.calls.append(
+            PlannedCall(
+                "secretsmanager",
+                "CreateSecret",
+                f"remediate/{ctx.incident_id}",
+                "write the new key to the escrow before anything else",
+                region=ctx.aws.default_region,
             )
+        )
+        for consumer in consumers:
+            if updater_for(consumer).stages:
+                plan.calls.append(
+                    PlannedCall(
+                        "secretsmanager",
+                        "PutSecretValue",
+                        consumer.name,
+                        "stage the new credential as AWSPENDING; consumers read AWSCURRENT",
+                        region=consumer.region,
+                    )
+                )
         plan.calls.append(
             PlannedCall(
                 "sts", "GetCallerIdentity", "<new key>", "prove the new key works", mutating=False
@@ -101,43 +116,39 @@ class RotateStep(Step):
                 "No consumer was chosen to receive the new credential, so no key is created.",
                 next_step="run the find-consumers step again with `consumers.secrets` answered",
             )
+        escrow = choose_escrow(ctx)
 
-        self._discard_unkept_keys(ctx, user)
-        deleted = self._make_room(ctx, user)
+        credential = self._recover_or_discard(ctx, user, escrow)
+        deleted = None
+        if credential is None:
+            deleted = self._make_room(ctx, user)
+            credential = _create(ctx, user)
+            escrow_record = write_escrow(ctx, escrow, credential, consumers)
+        else:
+            escrow_record = escrow.as_record()
+            ctx.console.info(
+                f"Continuing with {credential.access_key_id}, recovered from the escrow."
+            )
 
-        keys_before = [key.access_key_id for key in ctx.aws.iam.list_access_keys(user)]
-        created = ctx.mutate(
-            PlannedCall(
-                "iam",
-                "CreateAccessKey",
-                user,
-                "create the replacement key",
-                # KeysBefore lets a resumed run recognise the key if the process
-                # stops after IAM creates it but before its result is journaled.
-                params={"UserName": user, "KeysBefore": keys_before},
-                undo=f"aws iam delete-access-key --user-name {user} --access-key-id <new key>",
-            ),
-            lambda: ctx.aws.iam.create_access_key(user),
-            describe=_describe_created,
-        )
-        ctx.keep_secret(created.access_key_id, created.secret_access_key)
-        ctx.console.success(f"Created {created.access_key_id} for {user}.")
-
-        staged = [_stage(ctx, consumer, created) for consumer in consumers]
-        identity_arn = _prove(ctx, created, _user_arn(ctx, user), self.params)
+        staged = {
+            consumer.resource: updater_for(consumer).stage(ctx, consumer, credential)
+            for consumer in consumers
+            if updater_for(consumer).stages
+        }
+        identity_arn = _prove(ctx, credential, _user_arn(ctx, user), self.params)
 
         outputs: dict[str, Any] = {
             "user_name": user,
-            "new_access_key_id": created.access_key_id,
-            "create_date": format_timestamp(created.create_date),
+            "new_access_key_id": credential.access_key_id,
             "deleted_access_key_id": deleted,
             "verified_arn": identity_arn,
+            "escrow": escrow_record,
             "staged": staged,
         }
         return StepResult(
             StepStatus.OK,
-            f"New key {created.access_key_id} works (GetCallerIdentity: {identity_arn}) and is "
-            f"staged in {len(staged)} consumer(s).",
+            f"New key {credential.access_key_id} works (GetCallerIdentity: {identity_arn}); it is "
+            f"in the escrow {escrow.label} and staged in {len(staged)} consumer(s).",
             outputs,
         )
 
@@ -159,13 +170,16 @@ class RotateStep(Step):
             ),
         ]
 
-    def _discard_unkept_keys(self, ctx: StepContext, user: str) -> None:
-        """Delete the keys an interrupted run of this incident created whose secret was lost.
+    def _recover_or_discard(
+        self, ctx: StepContext, user: str, escrow: EscrowLocation
+    ) -> NewCredential | None:
+        """Reuse a key an interrupted run of this incident created, or delete it.
 
         A key whose CreateAccessKey result was journaled is known by its ID. A key
         created by a call whose result never reached the journal is recognised as
         one that exists now, was not among the user's keys before that call, and
-        was created after it was requested.
+        was created after it was requested. Its secret is looked for in memory,
+        then in the escrow; a key whose secret is in neither is deleted.
         """
         keys = ctx.aws.iam.list_access_keys(user)
         ours = {
@@ -179,19 +193,27 @@ class RotateStep(Step):
                 for key in keys
                 if key.access_key_id not in before and key.create_date >= requested
             }
+        recovered: NewCredential | None = None
         for key in keys:
             key_id = key.access_key_id
-            if key_id in ours and key_id != ctx.access_key_id and ctx.secret(key_id) is None:
-                ctx.console.warning(
-                    f"{key_id} was created by an interrupted run of this incident and its secret "
-                    "was not kept; it is deleted and a new key is created in its place."
-                )
-                _delete_key(
-                    ctx,
-                    user,
-                    key_id,
-                    "delete a key created by an interrupted run, whose secret was not kept",
-                )
+            if key_id not in ours or key_id == ctx.access_key_id:
+                continue
+            secret = ctx.secret(key_id) or read_escrow(ctx, escrow, key_id)
+            if secret is not None and recovered is None:
+                ctx.keep_secret(key_id, secret)
+                recovered = NewCredential(key_id, user, secret)
+                continue
+            ctx.console.warning(
+                f"{key_id} was created by an interrupted run of this incident and its secret is "
+                "in no destination; it is deleted and a new key is created in its place."
+            )
+            _delete_key(
+                ctx,
+                user,
+                key_id,
+                "delete a key created by an interrupted run, whose secret is in no destination",
+            )
+        return recovered
 
     def _make_room(self, ctx: StepContext, user: str) -> str | None:
         """IAM allows two keys per user; when there are two, delete one the operator chooses.
@@ -315,64 +337,29 @@ def _describe_key(ctx: StepContext, key: AccessKey) -> str:
     )
 
 
-def _stage(ctx: StepContext, consumer: Consumer, created: CreatedAccessKey) -> dict[str, Any]:
-    current = ctx.aws.secretsmanager.get_secret_value(consumer.region, consumer.resource)
-    if current.secret_string is None:
-        raise UsageError(
-            f"The secret {consumer.name} ({consumer.region}) has no string value to update."
-        )
-    layout = consumer.layout
-    if layout.credential == SMTP:
-        if layout.smtp_region is None:
-            raise UsageError(f"The SMTP region of {consumer.name} is unknown.")
-        credential = derive_smtp_password(created.secret_access_key, layout.smtp_region)
-    else:
-        credential = created.secret_access_key
-    new_string = SecretValue(
-        rewrite_secret(
-            current.secret_string.reveal(), layout, created.access_key_id, credential.reveal()
-        )
-    )
-    # The token ties the version to this key and consumer, so a retried call
-    # returns the same version instead of writing another.
-    token = str(
-        uuid.uuid5(
-            uuid.NAMESPACE_URL,
-            f"remediate:{ctx.incident_id}:{consumer.resource}:{created.access_key_id}",
-        )
-    )
-    receipt = ctx.mutate(
+def _create(ctx: StepContext, user: str) -> NewCredential:
+    keys_before = [key.access_key_id for key in ctx.aws.iam.list_access_keys(user)]
+    created = ctx.mutate(
         PlannedCall(
-            "secretsmanager",
-            "PutSecretValue",
-            consumer.name,
-            "stage the new credential as AWSPENDING",
-            region=consumer.region,
-            params={"SecretId": consumer.resource, "VersionStages": ["AWSPENDING"]},
+            "iam",
+            "CreateAccessKey",
+            user,
+            "create the replacement key",
+            # KeysBefore lets a resumed run recognise the key if the process
+            # stops after IAM creates it but before its result is journaled.
+            params={"UserName": user, "KeysBefore": keys_before},
+            undo=f"aws iam delete-access-key --user-name {user} --access-key-id <new key>",
         ),
-        lambda: ctx.aws.secretsmanager.put_pending_value(
-            consumer.region, consumer.resource, new_string, client_request_token=token
-        ),
-        describe=_describe_put,
+        lambda: ctx.aws.iam.create_access_key(user),
+        describe=_describe_created,
     )
-    ctx.console.success(
-        f"Staged the new credential in {consumer.name} ({consumer.region}) as AWSPENDING."
-    )
-    return {
-        "resource": consumer.resource,
-        "name": consumer.name,
-        "region": consumer.region,
-        "previous_version_id": current.version_id,
-        "pending_version_id": receipt.version_id,
-        "credential": layout.credential,
-        "smtp_region": layout.smtp_region,
-        "username_field": layout.username_field,
-        "secret_field": layout.secret_field,
-    }
+    ctx.keep_secret(created.access_key_id, created.secret_access_key)
+    ctx.console.success(f"Created {created.access_key_id} for {user}.")
+    return NewCredential(created.access_key_id, created.user_name, created.secret_access_key)
 
 
 def _prove(
-    ctx: StepContext, created: CreatedAccessKey, user_arn: str, params: Mapping[str, Any]
+    ctx: StepContext, created: NewCredential, user_arn: str, params: Mapping[str, Any]
 ) -> str:
     """Call STS GetCallerIdentity with the new key, waiting while IAM propagates it."""
     attempts = int(params["verify_attempts"])
@@ -401,9 +388,8 @@ def _prove(
         return identity.arn
     raise VerificationError(
         f"The new key {created.access_key_id} was still rejected after {attempts} attempts "
-        f"({last_error.code if last_error else 'unknown'}). No consumer reads it yet. On resume "
-        "it is deleted and a new key is created, because its secret lived only in the memory "
-        "of this run.",
+        f"({last_error.code if last_error else 'unknown'}). No consumer reads it yet; it is in "
+        "the escrow, so a resumed run proves it again without creating another key.",
         next_step="wait a minute (IAM may be slow to propagate new keys), then run "
         "`remediate resume`",
     )
@@ -415,10 +401,6 @@ def _describe_created(created: CreatedAccessKey) -> dict[str, Any]:
         "user_name": created.user_name,
         "create_date": format_timestamp(created.create_date),
     }
-
-
-def _describe_put(receipt: PutSecretReceipt) -> dict[str, Any]:
-    return {"arn": receipt.arn, "version_id": receipt.version_id}
 
 
 def _user(ctx: StepContext) -> str:

@@ -1,172 +1,102 @@
-"""Update consumers: make the staged version current in each secret, then read it back."""
+"""Update consumers: switch every consumer to the new credential, then read each one back.
+
+This is the finish phase. Kinds that staged a value (Secrets Manager) make it
+current; the others write the new value now; manual consumers are confirmed by
+the operator, item by item. Each switch records what a rollback restores.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
-from remediate.aws.secretsmanager import AWSCURRENT, AWSPENDING
-from remediate.aws.smtp import smtp_password_v4
-from remediate.core.errors import UsageError
-from remediate.core.secrets import SecretValue
-from remediate.steps.base import Check, Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
-from remediate.steps.consumers import SMTP
+from remediate.core.errors import UsageError, VerificationError
+from remediate.steps.base import Check, Plan, Step, StepContext, StepResult, StepStatus
+from remediate.steps.consumers import Consumer
+from remediate.steps.escrow import EscrowLocation, read_escrow
 from remediate.steps.identify import temporary_key_reason
+from remediate.steps.updaters.base import NewCredential
+from remediate.steps.updaters.manual import MANUAL_QUESTION
+from remediate.steps.updaters.registry import updater_for
 
 
 class UpdateConsumersStep(Step):
     kind = "update-consumers"
     mutating = True
+    # `consumers.manual.<name>` is asked for each consumer updated by hand.
+    questions = (MANUAL_QUESTION,)
 
     def skip_reason(self, ctx: StepContext) -> str | None:
         return temporary_key_reason(ctx)
 
     def plan(self, ctx: StepContext) -> Plan:
-        staged = _staged(ctx)
-        if staged:
-            return Plan(calls=[_promote_call(item) for item in staged])
-        # Nothing is staged yet (a dry run plans the rotate step without running it).
-        consumers = ctx.output_of("find-consumers").get("consumers", [])
-        calls = []
-        for consumer in consumers:
-            calls.append(
-                PlannedCall(
-                    "secretsmanager",
-                    "UpdateSecretVersionStage",
-                    consumer["name"],
-                    "make the version the rotate step stages AWSCURRENT",
-                    region=consumer["region"],
-                )
-            )
-            calls.append(
-                PlannedCall(
-                    "secretsmanager",
-                    "UpdateSecretVersionStage",
-                    consumer["name"],
-                    "remove the AWSPENDING label, then read the secret back",
-                    region=consumer["region"],
-                )
-            )
-        return Plan(calls=calls)
+        calls = [
+            call
+            for consumer in _consumers(ctx)
+            for call in updater_for(consumer).plan_switch(consumer)
+        ]
+        notes = [
+            f"{consumer.label} is switched by hand, confirmed at a prompt"
+            for consumer in _consumers(ctx)
+            if updater_for(consumer).manual
+        ]
+        return Plan(calls=calls, notes=notes)
 
     def apply(self, ctx: StepContext, plan: Plan) -> StepResult:
-        staged = _staged(ctx)
-        if not staged:
+        rotate = ctx.output_of("rotate")
+        if not rotate.get("new_access_key_id"):
             raise UsageError(
-                "The rotate step staged no new credential, so there is nothing to switch to.",
+                "The rotate step has not finished, so there is no new credential to switch to.",
                 next_step="run `remediate resume` to finish the rotate step first",
             )
-        switched = [self._promote(ctx, item) for item in staged]
+        credential = new_credential(ctx, rotate)
+        escrow = EscrowLocation(**_location(rotate["escrow"])) if rotate.get("escrow") else None
+        staged_by_resource: Mapping[str, Any] = rotate.get("staged", {})
+        switched = []
+        for consumer in _consumers(ctx):
+            staged = {
+                **staged_by_resource.get(consumer.resource, {}),
+                "escrow": escrow.label if escrow else "the escrow",
+                "escrow_location": escrow.as_record() if escrow else None,
+            }
+            record = updater_for(consumer).switch(ctx, consumer, credential, staged)
+            switched.append({"consumer": consumer.as_record(), **record})
         return StepResult(
             StepStatus.OK,
-            f"{len(switched)} consumer(s) now read the new credential as AWSCURRENT.",
+            f"{len(switched)} consumer(s) now use {credential.access_key_id}.",
             {"consumers": switched},
         )
 
-    def _promote(self, ctx: StepContext, item: dict[str, Any]) -> dict[str, Any]:
-        region, resource, pending = item["region"], item["resource"], item["pending_version_id"]
-        stages = ctx.aws.secretsmanager.version_stages(region, resource)
-        current = next(
-            (version for version, labels in stages.items() if AWSCURRENT in labels), None
-        )
-        if current != pending:
-            ctx.mutate(
-                _promote_call(item, current),
-                lambda: ctx.aws.secretsmanager.move_stage(
-                    region, resource, AWSCURRENT, to_version=pending, from_version=current
-                ),
-            )
-        if AWSPENDING in stages.get(pending, ()):
-            ctx.mutate(
-                PlannedCall(
-                    "secretsmanager",
-                    "UpdateSecretVersionStage",
-                    item["name"],
-                    "remove the AWSPENDING label from the version that is now current",
-                    region=region,
-                    params={
-                        "SecretId": resource,
-                        "VersionStage": AWSPENDING,
-                        "RemoveFromVersionId": pending,
-                    },
-                ),
-                lambda: ctx.aws.secretsmanager.move_stage(
-                    region, resource, AWSPENDING, to_version=None, from_version=pending
-                ),
-            )
-        ctx.console.success(f"{item['name']} ({region}) now reads the new credential.")
-        return {
-            **item,
-            "previous_version_id": current if current != pending else item["previous_version_id"],
-        }
-
     def verify(self, ctx: StepContext, result: StepResult) -> list[Check]:
-        new_key = ctx.output_of("rotate").get("new_access_key_id")
-        secret = ctx.secret(str(new_key))
-        checks: list[Check] = []
-        for item in result.outputs["consumers"]:
-            version = ctx.aws.secretsmanager.get_secret_value(item["region"], item["resource"])
-            document = json.loads(version.secret_string.reveal()) if version.secret_string else {}
-            problems = []
-            if version.version_id != item["pending_version_id"]:
-                problems.append(
-                    f"AWSCURRENT is version {version.version_id}, not {item['pending_version_id']}"
-                )
-            if document.get(item["username_field"]) != new_key:
-                problems.append(f"{item['username_field']} does not hold {new_key}")
-            if secret is not None and not _credential_matches(document, item, secret.reveal()):
-                problems.append(
-                    "the stored credential does not match the one derived for the new key"
-                )
-            checks.append(
-                Check(
-                    f"consumer:{item['name']}",
-                    not problems,
-                    f"{item['name']} ({item['region']}): "
-                    + (
-                        "; ".join(problems)
-                        if problems
-                        else f"AWSCURRENT holds {new_key} (read back)"
-                    ),
-                )
-            )
+        credential = new_credential(ctx, ctx.output_of("rotate"))
+        checks = []
+        for record in result.outputs["consumers"]:
+            consumer = Consumer.from_record(record["consumer"])
+            checks.append(updater_for(consumer).verify(ctx, consumer, record, credential))
         return checks
 
 
-def _credential_matches(
-    document: dict[str, Any], item: dict[str, Any], secret_access_key: str
-) -> bool:
-    stored = document.get(item["secret_field"])
-    if not isinstance(stored, str):
-        return False
-    expected = (
-        smtp_password_v4(secret_access_key, item["smtp_region"])
-        if item["credential"] == SMTP
-        else secret_access_key
-    )
-    return SecretValue(expected).matches(stored)
+def new_credential(ctx: StepContext, rotate: Mapping[str, Any]) -> NewCredential:
+    """The new key with its secret: from this run's memory, or else from the escrow."""
+    key_id = str(rotate["new_access_key_id"])
+    secret = ctx.secret(key_id)
+    if secret is None and rotate.get("escrow"):
+        secret = read_escrow(ctx, EscrowLocation(**_location(rotate["escrow"])), key_id)
+    if secret is None:
+        raise VerificationError(
+            f"The secret of the new key {key_id} is in no destination: not in this run's memory, "
+            "and the escrow does not hold it.",
+            next_step="check the escrow secret named in the journal; if it is gone, deactivate "
+            f"{key_id} and start a new incident with `remediate run`",
+        )
+    ctx.keep_secret(key_id, secret)
+    return NewCredential(key_id, str(rotate["user_name"]), secret)
 
 
-def _promote_call(item: dict[str, Any], current: str | None = None) -> PlannedCall:
-    previous = current or item.get("previous_version_id") or "<previous version>"
-    return PlannedCall(
-        "secretsmanager",
-        "UpdateSecretVersionStage",
-        item["name"],
-        "make the staged version AWSCURRENT; the old one becomes AWSPREVIOUS",
-        region=item["region"],
-        params={
-            "SecretId": item["resource"],
-            "VersionStage": AWSCURRENT,
-            "MoveToVersionId": item["pending_version_id"],
-        },
-        undo=(
-            f"aws secretsmanager update-secret-version-stage --region {item['region']} "
-            f"--secret-id {item['resource']} --version-stage AWSCURRENT "
-            f"--move-to-version-id {previous} --remove-from-version-id {item['pending_version_id']}"
-        ),
-    )
+def _location(record: Mapping[str, Any]) -> dict[str, str]:
+    return {"region": str(record["region"]), "name": str(record["name"])}
 
 
-def _staged(ctx: StepContext) -> list[dict[str, Any]]:
-    return list(ctx.output_of("rotate").get("staged", []))
+def _consumers(ctx: StepContext) -> list[Consumer]:
+    records = ctx.output_of("find-consumers").get("consumers", [])
+    return [Consumer.from_record(record) for record in records]

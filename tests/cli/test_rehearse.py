@@ -15,7 +15,7 @@ from remediate.aws.regions import smtp_regions
 from remediate.aws.smtp import smtp_password_v2, smtp_password_v4
 from remediate.cli import State, cli
 from remediate.core.errors import ExitCode
-from tests.helpers import SELECT_EVERY_CHOICE, ScriptedPrompter
+from tests.helpers import SELECT_EVERY_CHOICE, USE_DEFAULT, ScriptedPrompter
 
 ACCOUNT = "123456789012"
 
@@ -119,6 +119,7 @@ def test_rehearse_interactive_asks_in_order(
         {
             "consumers.secrets": "",
             "consumers.select": SELECT_EVERY_CHOICE,
+            "rotate.escrow": USE_DEFAULT,
             "deactivate.confirm": True,
         }
     )
@@ -129,7 +130,12 @@ def test_rehearse_interactive_asks_in_order(
     )
 
     assert result.exit_code == ExitCode.OK, result.output
-    assert prompter.asked == ["consumers.secrets", "consumers.select", "deactivate.confirm"]
+    assert prompter.asked == [
+        "consumers.secrets",
+        "consumers.select",
+        "rotate.escrow",
+        "deactivate.confirm",
+    ]
     assert "is now Inactive." in result.output
 
 
@@ -140,6 +146,7 @@ def test_rehearse_interactive_decline_keeps_key(
         {
             "consumers.secrets": "",
             "consumers.select": SELECT_EVERY_CHOICE,
+            "rotate.escrow": USE_DEFAULT,
             "deactivate.confirm": False,
         }
     )

@@ -111,6 +111,7 @@ def test_find_consumers_discovers_secret(moto_session: boto3.Session) -> None:
                 "smtp_region": CONSUMER_REGION,
                 "region_source": "host",
             },
+            "details": {},
         }
     ]
     assert result.outputs["left_behind"] == []

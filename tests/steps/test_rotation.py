@@ -117,10 +117,7 @@ def test_rotate_gives_up_after_attempts(moto_session: boto3.Session) -> None:
         run_step(context, "rotate", params={"verify_attempts": 2})
 
     assert "was still rejected after 2 attempts (InvalidClientTokenId)" in caught.value.message
-    assert (
-        "No consumer reads it yet. On resume it is deleted and a new key is created"
-        in caught.value.message
-    )
+    assert "it is in the escrow, so a resumed run proves it again" in caught.value.message
     assert current_secret(moto_session)["username"] == world.leaked_key_id
 
 
@@ -144,7 +141,7 @@ def test_update_consumers_promotes_and_keeps_fields(moto_session: boto3.Session)
         SecretId=CONSUMER_SECRET
     )["VersionIdsToStages"]
     consumer = outputs["consumers"][0]
-    assert stages[consumer["pending_version_id"]] == ["AWSCURRENT"]
+    assert stages[consumer["current_version_id"]] == ["AWSCURRENT"]
     assert stages[consumer["previous_version_id"]] == ["AWSPREVIOUS"]
     checks = [record.get("name") for record in context.journal.of_type(RecordType.CHECK)]
     assert f"consumer:{CONSUMER_SECRET}" in checks
@@ -296,7 +293,7 @@ def test_interrupted_rotation_replaces_unkept_key(
     deleted = resumed.journal.last(RecordType.AWS_INTENT, operation="DeleteAccessKey")
     assert deleted.get("resource") == created.access_key_id
     assert deleted.get("description") == (
-        "delete a key created by an interrupted run, whose secret was not kept"
+        "delete a key created by an interrupted run, whose secret is in no destination"
     )
 
 

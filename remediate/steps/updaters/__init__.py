@@ -1,0 +1,1 @@
+"""Consumer updaters: one module per kind of place that holds the credential."""
