@@ -271,6 +271,34 @@ def resume(incident_dir: Path, answers_path: Path | None, assume_yes: bool) -> N
 
 
 @cli.command()
+@click.argument("incident_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Answers file; a rollback without a prompt needs `rollback` under `approve:`.",
+)
+@click.option("--yes", "-y", "assume_yes", is_flag=True, help="Accept every default answer.")
+@handle_errors
+def rollback(incident_dir: Path, answers_path: Path | None, assume_yes: bool) -> None:
+    """Reactivate the old key and put every consumer back, when the new key fails in production."""
+    from remediate.aws.gateways import make_session
+    from remediate.engine.runner import rollback_incident
+
+    console = _console()
+    outcome = rollback_incident(
+        incident_dir,
+        session_factory=make_session,
+        console=console,
+        prompter=_prompter_if_terminal(),
+        report_writer=_report_writer(),
+        answers_path=answers_path,
+        assume_yes=assume_yes,
+    )
+    _finish(console, outcome)
+
+
+@cli.command()
 @click.option(
     "--scenario", default="default", show_default=True, help="The simulated incident to drill."
 )
@@ -382,20 +410,59 @@ def report(incident_dir: Path, formats: tuple[str, ...]) -> None:
 
 @cli.command("smtp-password")
 @click.option(
-    "--region", required=True, help="The SES region whose SMTP endpoint the password is for."
+    "--region",
+    help="The SES region whose SMTP endpoint the version 4 password is for. Required unless "
+    "--legacy-v2 is given.",
+)
+@click.option(
+    "--legacy-v2",
+    "legacy_v2",
+    is_flag=True,
+    help="Print the deprecated version 2 password instead, which does not depend on the "
+    "region. --region is not needed and is ignored if given.",
 )
 @handle_errors
-def smtp_password(region: str) -> None:
-    """Print the SES SMTP password (version 4) for the secret access key read on stdin."""
-    from remediate.aws.regions import SmtpEndpoint
-    from remediate.aws.smtp import require_smtp_region, smtp_password_v4
+def smtp_password(region: str | None, legacy_v2: bool) -> None:
+    """Print the SES SMTP password for the secret access key read on stdin.
 
-    if require_smtp_region(region) is SmtpEndpoint.UNKNOWN:
+    The password is version 4, derived for --region: use it with that region's
+    endpoint, email-smtp.REGION.amazonaws.com. With --legacy-v2 it is version 2,
+    which AWS deprecated, so use that only for a consumer that cannot move to
+    version 4 yet. The SMTP user name is the access key ID in both cases.
+    """
+    from remediate.aws.regions import SmtpEndpoint
+    from remediate.aws.smtp import require_smtp_region, smtp_password_v2, smtp_password_v4
+
+    derive: Callable[[str], str]
+    if legacy_v2:
+        if region is not None:
+            click.echo(
+                f"Note: --region {region} is ignored, because a version 2 password does not "
+                "depend on the region.",
+                err=True,
+            )
         click.echo(
-            f"Warning: remediate's region table does not say whether {region} has an SMTP "
-            f"endpoint (email-smtp.{region}.amazonaws.com); check before you rely on it.",
+            "Warning: AWS deprecated version 2 SMTP passwords. Use this one only for a consumer "
+            "that cannot move to a per-region version 4 password yet "
+            "(remediate smtp-password --region REGION).",
             err=True,
         )
+        derive = smtp_password_v2
+    else:
+        if region is None:
+            raise UsageError(
+                "Missing option --region: a version 4 SMTP password is derived for one region.",
+                next_step="pass the region of the consumer's SMTP endpoint, for example: "
+                "remediate smtp-password --region eu-west-1 < secret.txt "
+                "(or --legacy-v2 for the deprecated version 2 password)",
+            )
+        if require_smtp_region(region) is SmtpEndpoint.UNKNOWN:
+            click.echo(
+                f"Warning: remediate's region table does not say whether {region} has an SMTP "
+                f"endpoint (email-smtp.{region}.amazonaws.com); check before you rely on it.",
+                err=True,
+            )
+        derive = functools.partial(smtp_password_v4, region=region)
     secret = _read_secret_from_stdin()
     if not SECRET_ALPHABET.fullmatch(secret) or ACCESS_KEY_ID.fullmatch(secret):
         raise UsageError(
@@ -409,7 +476,7 @@ def smtp_password(region: str) -> None:
             f"{len(secret)}.",
             err=True,
         )
-    click.echo(smtp_password_v4(secret, region))
+    click.echo(derive(secret))
 
 
 def _read_secret_from_stdin() -> str:

@@ -190,7 +190,7 @@ def make_context(
         regions=regions,
         dry_run=dry_run,
         clock=clock,
-        sleep=lambda seconds: None,
+        sleep=clock.advance,
         declared_consumers=declared_consumers,
     )
 

@@ -7,8 +7,8 @@ Three fixtures run one server each:
 - `smtp_tls_server` speaks TLS from the first byte, as the endpoints do on ports 465 and 2465;
 - `smtp_plain_server` offers neither STARTTLS nor AUTH.
 
-Each accepts exactly the user name and password set with `LocalSmtpServer.accept`, answers
-every other pair with 535 (or the reply set with `reject_with`), and rejects MAIL, RCPT and
+Each accepts exactly the user name and password set with `LocalSmtpServer.accept`, replies
+535 (or the reply set with `reject_with`) to every other pair, and rejects MAIL, RCPT and
 DATA, recording that they were sent. `run_smtp_server` runs a variant in a `with` block.
 """
 
@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,20 +37,24 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 LOOPBACK = "127.0.0.1"
-# The name the server gives in its greeting and EHLO reply; passing one keeps aiosmtpd
+# The name the server gives in its greeting and EHLO reply. Passing one keeps aiosmtpd
 # from calling socket.getfqdn(), which may query DNS.
 SERVER_NAME = "localhost"
 REJECT_MAIL = "554 5.7.1 This test server accepts no mail"
 
 # aiosmtpd logs from its own thread, sometimes between pytest's capture phases, where a
 # record with no handler would go to stderr through logging.lastResort. This handler keeps
-# it off stderr; records still reach pytest's handlers on the root logger.
+# such records off stderr, and records still reach pytest's handlers on the root logger.
 SERVER_LOG = logging.getLogger("mail.log")
 SERVER_LOG.addHandler(logging.NullHandler())
 
 
 def unused_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on at the time of the call."""
+    """Return a TCP port on 127.0.0.1 that nothing listens on at the time of the call.
+
+    NOTE: another process may bind the port before the caller does, and the server then
+    fails to start. aiosmtpd 1.4 cannot be given port 0, because it connects to its own port.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOOPBACK, 0))
         port: int = probe.getsockname()[1]
@@ -60,8 +64,8 @@ def unused_port() -> int:
 def write_self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """Write a self-signed certificate for 127.0.0.1 and localhost, and its key, as PEM files.
 
-    The certificate carries the extensions that Python 3.13's strict verification
-    (ssl.VERIFY_X509_STRICT) requires, so it keeps working on newer Pythons.
+    The certificate carries the extensions that ssl.VERIFY_X509_STRICT requires, which
+    ssl.create_default_context() sets from Python 3.13 on.
     """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "remediate test SMTP server")])
@@ -117,10 +121,12 @@ def write_self_signed_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 class _Handler:
-    """aiosmtpd handler: accepts AUTH for one pair only and rejects every mail command."""
+    """aiosmtpd handler that accepts AUTH for one pair only and rejects every mail command."""
 
     def __init__(self) -> None:
         self.credentials: tuple[bytes, bytes] | None = None
+        # Decides instead of `credentials` when set: (user name, password) -> accepted.
+        self.checker: Callable[[str, str], bool] | None = None
         self.reject_reply: str | None = None
         self.logins: list[str] = []
         self.mail_commands: list[str] = []
@@ -137,16 +143,22 @@ class _Handler:
             return AuthResult(success=False, handled=False)
         self.logins.append(f"{mechanism} {auth_data.login.decode('utf-8', 'replace')}")
         expected = self.credentials
-        accepted = (
-            expected is not None
-            and hmac.compare_digest(auth_data.login, expected[0])
-            and hmac.compare_digest(auth_data.password, expected[1])
-        )
+        if self.checker is not None:
+            accepted = self.checker(
+                auth_data.login.decode("utf-8", "replace"),
+                auth_data.password.decode("utf-8", "replace"),
+            )
+        else:
+            accepted = (
+                expected is not None
+                and hmac.compare_digest(auth_data.login, expected[0])
+                and hmac.compare_digest(auth_data.password, expected[1])
+            )
         message = None
         if not accepted and self.reject_reply is not None:
             password = auth_data.password.decode("utf-8", "replace")
             message = self.reject_reply.replace("{password}", password)
-        # Without a message, aiosmtpd answers 235 on success and 535 on failure.
+        # Without a message, aiosmtpd replies 235 on success and 535 on failure.
         return AuthResult(
             success=accepted, handled=False, message=message, auth_data=auth_data.login
         )
@@ -176,11 +188,15 @@ class LocalSmtpServer:
     _handler: _Handler = field(repr=False)
 
     def accept(self, username: str, password: str) -> None:
-        """Set the one user name and password pair that AUTH accepts; any other gets 535."""
+        """Set the one user name and password pair that AUTH accepts. Any other gets 535."""
         self._handler.credentials = (username.encode("utf-8"), password.encode("utf-8"))
 
+    def accept_when(self, checker: Callable[[str, str], bool]) -> None:
+        """Accept AUTH when checker(user name, password) is true, for keys made during a test."""
+        self._handler.checker = checker
+
     def reject_with(self, reply: str) -> None:
-        """Answer a failed AUTH with this reply, with "{password}" replaced by the one received."""
+        """Set the reply to a failed AUTH, in which "{password}" becomes the password received."""
         self._handler.reject_reply = reply
 
     @property
@@ -195,7 +211,7 @@ class LocalSmtpServer:
 
 
 def _quiet_connection_resets(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """Log a client's connection reset at DEBUG; asyncio would print it as an error.
+    """Log a client's connection reset at DEBUG instead of as an asyncio error.
 
     aiosmtpd re-raises ConnectionResetError in its per-client task, which nothing awaits,
     so asyncio reports "Task exception was never retrieved" when the task is collected.
@@ -211,14 +227,15 @@ def _quiet_connection_resets(loop: asyncio.AbstractEventLoop, context: dict[str,
 def run_smtp_server(
     directory: Path | None, *, implicit_tls: bool = False, exclude_auth: tuple[str, ...] = ()
 ) -> Iterator[LocalSmtpServer]:
-    """Run an aiosmtpd server on 127.0.0.1; without a directory, it offers no TLS at all.
+    """Run an aiosmtpd server on 127.0.0.1, with TLS when given a directory for its certificate.
 
-    `exclude_auth` names AUTH mechanisms (LOGIN, PLAIN) the server does not offer.
+    Without a directory, the server offers neither STARTTLS nor AUTH. `exclude_auth` names
+    AUTH mechanisms (LOGIN, PLAIN) the server does not offer.
 
-    With a directory, the certificate is written there. The STARTTLS server sets
-    `require_starttls` and `auth_require_tls`, so it offers AUTH only after STARTTLS and
-    refuses other commands before it. The implicit-TLS server sets `auth_require_tls=False`,
-    because aiosmtpd counts only STARTTLS as TLS and the whole connection is encrypted anyway.
+    The STARTTLS server sets `require_starttls` and `auth_require_tls`, so it offers AUTH
+    only after STARTTLS and rejects other commands before it. The implicit-TLS server sets
+    `auth_require_tls=False`, because aiosmtpd counts only STARTTLS as TLS, and the whole
+    connection is encrypted anyway.
     """
     handler = _Handler()
     options: dict[str, Any] = {"auth_require_tls": True}

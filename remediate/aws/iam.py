@@ -47,6 +47,13 @@ class CreatedAccessKey:
 
 
 @dataclass(frozen=True)
+class UserCreated:
+    user_name: str
+    arn: str
+    request_id: str | None
+
+
+@dataclass(frozen=True)
 class InlinePolicy:
     name: str
     document: dict[str, Any]
@@ -100,6 +107,24 @@ class IamGateway:
         with aws_call("iam", "GetUser", user_name):
             response = self._iam.get_user(UserName=user_name)
         return str(response["User"]["Arn"])
+
+    def create_user(self, user_name: str, *, path: str = "/") -> UserCreated:
+        with aws_call("iam", "CreateUser", user_name):
+            response = self._iam.create_user(UserName=user_name, Path=path)
+        return UserCreated(
+            user_name=response["User"]["UserName"],
+            arn=response["User"]["Arn"],
+            request_id=request_id_of(response),
+        )
+
+    def user_exists(self, user_name: str) -> bool:
+        try:
+            self.get_user_arn(user_name)
+        except AwsCallError as error:
+            if error.code == "NoSuchEntity":
+                return False
+            raise
+        return True
 
     def list_access_keys(self, user_name: str) -> list[AccessKey]:
         keys: list[AccessKey] = []

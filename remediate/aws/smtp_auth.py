@@ -1,10 +1,10 @@
 """Check SES SMTP credentials with SMTP AUTH LOGIN, without sending mail.
 
-The check connects, says EHLO, starts TLS (STARTTLS, or TLS from the first byte on
-ports 465 and 2465), says EHLO again, authenticates with AUTH LOGIN and says QUIT. It
+The check connects, sends EHLO, starts TLS (STARTTLS, or TLS from the first byte on
+ports 465 and 2465), sends EHLO again, authenticates with AUTH LOGIN and sends QUIT. It
 never sends MAIL, RCPT or DATA. A 235 reply means the credentials are accepted and a 535
-reply means they are rejected. Any other outcome raises SmtpCheckError, because it says
-nothing about the credentials.
+reply means they are rejected. Any other outcome raises SmtpCheckError, because it is no
+verdict on the credentials.
 
 The password is revealed only inside the check: to answer the server's password
 challenge, and to mask it in the server's reply should a server echo it back. smtplib's
@@ -31,13 +31,14 @@ AUTH_REJECTED = 535
 DEFAULT_TIMEOUT = 15.0
 
 # SES does not check the EHLO name. A fixed name avoids smtplib's default,
-# socket.getfqdn(), whose reverse DNS lookup ignores the timeout and can stall the check.
+# socket.getfqdn(), whose reverse DNS lookup is not bounded by the timeout and can stall.
 EHLO_NAME = "localhost"
 
 _PORT_HINT = (
     f"SES SMTP endpoints take STARTTLS on ports {', '.join(map(str, STARTTLS_PORTS))} and TLS "
     f"on ports {', '.join(map(str, TLS_WRAPPER_PORTS))}"
 )
+_ENDPOINT_HINT = "SES SMTP endpoints are named email-smtp.REGION.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def verify_smtp_credentials(
     """Authenticate to an SMTP server with AUTH LOGIN over TLS, send QUIT, and return the verdict.
 
     `timeout` is in seconds and applies to the connection and to each reply.
-    `implicit_tls` chooses TLS from the first byte over STARTTLS; by default it is
+    `implicit_tls` chooses TLS from the first byte over STARTTLS. By default it is
     chosen by the port (465 and 2465 use TLS from the first byte, any other port
     STARTTLS). Certificates are verified against the system's trust store unless
     `tls_context` is given. Raise SmtpCheckError when no verdict is reached, and
@@ -105,8 +106,8 @@ def verify_smtp_credentials(
         )
     if not username.isascii() or not password.reveal().isascii():
         raise UsageError(
-            "The SMTP user name or password holds a character that is not ASCII, so AUTH "
-            "LOGIN cannot send it. SES SMTP user names are access key IDs and passwords are "
+            "The SMTP user name or password contains a non-ASCII character, which AUTH "
+            "LOGIN cannot send. SES SMTP user names are access key IDs and passwords are "
             "base64.",
             next_step="check that the credentials were copied whole and unchanged",
         )
@@ -142,12 +143,11 @@ def verify_smtp_credentials(
         reply_code, reply = error.smtp_code, error.smtp_error
     except _UnexpectedChallenge:
         raise SmtpCheckError(
-            f"The SMTP server {endpoint} asked for more than a user name and a password during "
-            "AUTH LOGIN, so it is not an SES SMTP endpoint.",
+            f"The SMTP server {endpoint} sent more AUTH LOGIN challenges than the user name "
+            "and the password, which an SES SMTP endpoint does not do.",
             endpoint=endpoint,
             code="UnexpectedChallenge",
-            next_step=f"check the host; SES SMTP endpoints are {smtp_endpoint('us-east-1')} "
-            "and its counterparts in other regions",
+            next_step=f"check the host: {_ENDPOINT_HINT}",
         ) from None
     except (OSError, ValueError) as error:
         # smtplib's and ssl's errors are OSError subclasses. ssl raises ValueError for a
@@ -210,7 +210,7 @@ def verify_for_region(
 def _connect(
     host: str, port: int, timeout: float, context: ssl.SSLContext, implicit_tls: bool
 ) -> smtplib.SMTP:
-    """Connect and read the greeting; smtplib raises SMTPConnectError unless it is 220."""
+    """Connect and read the greeting. smtplib raises SMTPConnectError unless it is 220."""
     if implicit_tls:
         return smtplib.SMTP_SSL(
             host, port, local_hostname=EHLO_NAME, timeout=timeout, context=context
@@ -219,7 +219,8 @@ def _connect(
 
 
 class _LoginResponder:
-    """Answers AUTH LOGIN's two challenges: the user name first, then the password."""
+    """Callback for SMTP.auth: the user name for AUTH LOGIN's first challenge, the password
+    for the second."""
 
     def __init__(self, username: str, password: SecretValue) -> None:
         self._answers: list[Callable[[], str]] = [lambda: username, password.reveal]
@@ -232,12 +233,11 @@ class _LoginResponder:
 
 def _scrub(reply: bytes | str, password: SecretValue) -> str:
     """Decode a server reply and mask the password, in case a server echoes it back."""
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    return text.replace(password.reveal(), MASK).replace("\n", " ").strip()
+    return _decode(reply).replace(password.reveal(), MASK)
 
 
 def _quit(client: smtplib.SMTP | None, endpoint: str) -> None:
-    """Send QUIT and close; the verdict is already known, so a failure here is only logged."""
+    """Send QUIT and close. The verdict is already known, so a failure here is only logged."""
     if client is None:
         return
     try:
@@ -284,8 +284,7 @@ class _Dialogue:
                 f"(mechanisms offered: {mechanisms}), so the credentials were not sent.",
                 endpoint=self.endpoint,
                 code="NoAuthLogin",
-                next_step=f"check the host; SES SMTP endpoints are {smtp_endpoint('us-east-1')} "
-                "and its counterparts in other regions, and they offer AUTH LOGIN",
+                next_step=f"check the host: {_ENDPOINT_HINT}, and they offer AUTH LOGIN",
             )
 
     def reply_error(self, code: int, text: str) -> SmtpCheckError:
@@ -294,7 +293,7 @@ class _Dialogue:
         else:
             next_step = f"read the server's reply, then check the host and port ({_PORT_HINT})"
         return SmtpCheckError(
-            f"The SMTP server {self.endpoint} answered {self.stage} with {code} {text}, "
+            f"The SMTP server {self.endpoint} replied to {self.stage} with {code} {text}, "
             "which neither accepts nor rejects the credentials.",
             endpoint=self.endpoint,
             code=str(code),
@@ -308,7 +307,7 @@ class _Dialogue:
             return self.reply_error(error.smtp_code, _decode(error.smtp_error))
         if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):
             return self._error(
-                f"{where}: no reply within {self.timeout:g} seconds.",
+                f"{where}: timed out after {self.timeout:g} seconds without a reply.",
                 "Timeout",
                 "check that the network lets connections out to this port (many block port "
                 "25), or try port 587 or 2587",

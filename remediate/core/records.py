@@ -12,6 +12,7 @@ class RecordType:
     STEP_PLANNED = "step.planned"
     STEP_FINISHED = "step.finished"
     STEP_FAILED = "step.failed"
+    STEP_DEFERRED = "step.deferred"
     ANSWER = "answer"
     AWS_INTENT = "aws.intent"
     AWS_RESULT = "aws.result"

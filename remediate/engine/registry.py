@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from remediate.steps.base import Step
 from remediate.steps.deactivate import DeactivateStep
+from remediate.steps.delete_old_key import DeleteOldKeyStep
 from remediate.steps.find_consumers import FindConsumersStep
 from remediate.steps.identify import IdentifyStep
 from remediate.steps.investigate import InvestigateStep
 from remediate.steps.report import ReportStep
 from remediate.steps.revoke_sessions import RevokeSessionsStep
+from remediate.steps.rollback import RollbackStep
 from remediate.steps.rotate import RotateStep
 from remediate.steps.update_consumers import UpdateConsumersStep
+from remediate.steps.watch import WatchStep
 
 STEP_KINDS: dict[str, type[Step]] = {
     cls.kind: cls
@@ -21,8 +24,11 @@ STEP_KINDS: dict[str, type[Step]] = {
         FindConsumersStep,
         RotateStep,
         UpdateConsumersStep,
+        WatchStep,
         DeactivateStep,
+        DeleteOldKeyStep,
         ReportStep,
+        RollbackStep,
     )
 }
 

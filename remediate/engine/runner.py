@@ -208,6 +208,56 @@ def resume_incident(
     `answers_path` when given, else by the answers file and --yes of the original
     run (the file is read again, so an edit takes effect), else at a prompt.
     """
+    reopened = _reopen(
+        path,
+        session_factory=session_factory,
+        console=console,
+        prompter=prompter,
+        report_writer=report_writer,
+        answers_path=answers_path,
+        assume_yes=assume_yes,
+        clock=clock,
+        sleep=sleep,
+    )
+    context = reopened.context
+    assert context.incident is not None
+    if context.policy.answers is not None:
+        check_answers(context.policy.answers, reopened.playbook)
+    with hold_lock(context.incident):
+        reopened.record("resume")
+        console.info(f"Resuming incident {context.incident_id} from {context.incident.path}")
+        return _run_keeping_report(reopened.playbook, context)
+
+
+@dataclass
+class _Reopened:
+    playbook: Playbook
+    context: RunContext
+    operator: dict[str, str]
+
+    def record(self, action: str) -> None:
+        """Journal who reopened the incident, and for what."""
+        self.context.journal.append(
+            RecordType.INCIDENT_RESUMED,
+            action=action,
+            operator=self.operator,
+            tool_version=__version__,
+        )
+
+
+def _reopen(
+    path: Path,
+    *,
+    session_factory: Callable[[str | None, str | None], boto3.Session],
+    console: Console,
+    prompter: Prompter | None,
+    report_writer: ReportWriter | None,
+    answers_path: Path | None,
+    assume_yes: bool,
+    clock: Clock,
+    sleep: Callable[[float], None],
+) -> _Reopened:
+    """Rebuild an incident's context from its journal, with the operator's own credentials."""
     incident = open_incident_dir(path)
     journal = Journal.open(incident.path, clock)
     opened = journal.last(RecordType.INCIDENT_OPENED)
@@ -225,8 +275,6 @@ def resume_incident(
             "finished steps are kept and the remaining steps follow the current file."
         )
     policy = _resumed_policy(opened.fields, prompter, answers_path, assume_yes)
-    if policy.answers is not None:
-        check_answers(policy.answers, playbook)
     policy.resume_hint = _continue_command(RUN, incident)
     access_key_id = str(opened.get("access_key_id"))
     session = session_factory(opened.get("profile"), opened.get("region"))
@@ -248,18 +296,49 @@ def resume_incident(
         continue_command=_continue_command(RUN, incident),
         declared_consumers=tuple(opened.get("declared_consumers") or ()),
     )
-    with hold_lock(incident):
-        journal.append(
-            RecordType.INCIDENT_RESUMED,
-            operator={
-                "arn": operator.arn,
-                "account": operator.account,
-                "user_id": operator.user_id,
-            },
-            tool_version=__version__,
-        )
-        console.info(f"Resuming incident {context.incident_id} from {incident.path}")
-        return _run_keeping_report(playbook, context)
+    identity = {"arn": operator.arn, "account": operator.account, "user_id": operator.user_id}
+    return _Reopened(playbook, context, identity)
+
+
+def rollback_incident(
+    path: Path,
+    *,
+    session_factory: Callable[[str | None, str | None], boto3.Session],
+    console: Console,
+    prompter: Prompter | None,
+    report_writer: ReportWriter | None = None,
+    answers_path: Path | None = None,
+    assume_yes: bool = False,
+    clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunOutcome:
+    """Reactivate the old key and restore each consumer, journaled in the incident."""
+    reopened = _reopen(
+        path,
+        session_factory=session_factory,
+        console=console,
+        prompter=prompter,
+        report_writer=report_writer,
+        answers_path=answers_path,
+        assume_yes=assume_yes,
+        clock=clock,
+        sleep=sleep,
+    )
+    context = reopened.context
+    assert context.incident is not None
+    spec = StepSpec(
+        id=f"rollback-{len(context.journal.records)}", kind="rollback", title="Roll back"
+    )
+    with hold_lock(context.incident):
+        reopened.record("rollback")
+        context.console.heading("Roll back the rotation")
+        result = run_step(spec, context)
+        for report in context.write_reports():
+            context.console.info(f"Report: {report}")
+    return RunOutcome(
+        incident=context.incident,
+        steps=[StepOutcome(spec.id, spec.title, result.status, result.summary)],
+    )
 
 
 def _resumed_policy(
@@ -308,7 +387,9 @@ def run_playbook(playbook: Playbook, context: RunContext) -> RunOutcome:
     total = len(playbook.steps)
     for index, spec in enumerate(playbook.steps, start=1):
         done = context.journal.last(RecordType.STEP_FINISHED, step=spec.id)
-        if done is not None:
+        # A report is written again on every run, so that it shows what a resumed
+        # run did (a deferred step done at last, say).
+        if done is not None and spec.kind != "report":
             context.console.info(
                 f"[{index}/{total}] {spec.title}: done earlier ({done.get('summary')})"
             )
@@ -369,6 +450,19 @@ def run_step(spec: StepSpec, context: RunContext) -> StepResult:
         if context.continue_command is not None:
             raise InterruptedRun(context.continue_command) from None
         raise
+    if result.status == StepStatus.DEFERRED:
+        journal.append(
+            RecordType.STEP_DEFERRED,
+            step=spec.id,
+            kind=spec.kind,
+            summary=result.summary,
+            due=result.due,
+            outputs=result.outputs,
+        )
+        context.console.warning(result.summary)
+        if context.continue_command:
+            context.console.info(f"Next, after {result.due}: {context.continue_command}")
+        return result
     journal.append(
         RecordType.STEP_FINISHED,
         step=spec.id,

@@ -97,3 +97,28 @@ def _matches_any(patterns: list[str], action: str) -> bool:
 
 def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(item) for item in value or []]
+
+
+def sending_statements(documents: Iterable[NamedDocument]) -> list[dict[str, Any]]:
+    """The Allow statements that let the user send mail, narrowed to the sending actions.
+
+    Their Resource and Condition elements are kept, so a new user given these
+    statements may send exactly what the old one could.
+    """
+    statements = []
+    for named in documents:
+        for statement in _statements(named.document):
+            if statement.get("Effect") != "Allow":
+                continue
+            allowed = [action for action in SES_SEND_ACTIONS if _covers(statement, action)]
+            if not allowed:
+                continue
+            narrowed = {
+                key: value
+                for key, value in statement.items()
+                if key not in {"Action", "NotAction", "Sid"}
+            }
+            narrowed["Action"] = allowed
+            if narrowed not in statements:
+                statements.append(narrowed)
+    return statements

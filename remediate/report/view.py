@@ -104,6 +104,8 @@ class ReportView:
     events: list[EventView] = field(default_factory=list)
     sending: list[SendingView] = field(default_factory=list)
     quiet_regions: list[str] = field(default_factory=list)
+    deferred: dict[str, str] = field(default_factory=dict)  # step id -> due time
+    watch: dict[str, Any] = field(default_factory=dict)
     actions: list[ActionView] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
     consumers: list[dict[str, Any]] = field(default_factory=list)
@@ -176,9 +178,22 @@ def build_view(records: Sequence[Record], generated_at: datetime) -> ReportView:
             if record.type == RecordType.ANSWER
         ],
     )
+    view.deferred = _deferred(records)
+    view.watch = dict(outputs.get("watch") or {})
     view.timeline = _timeline(view, records)
     view.follow_ups = _follow_ups(view, outputs)
     return view
+
+
+def _deferred(records: Sequence[Record]) -> dict[str, str]:
+    """Steps whose last record is a deferral, with the time they are due."""
+    due: dict[str, str] = {}
+    for record in records:
+        if record.type == RecordType.STEP_DEFERRED and record.step:
+            due[record.step] = str(record.get("due"))
+        elif record.type == RecordType.STEP_FINISHED and record.step:
+            due.pop(record.step, None)
+    return due
 
 
 def _containment(outputs: dict[str, dict[str, Any]], identify: dict[str, Any]) -> dict[str, str]:
@@ -194,12 +209,18 @@ def _containment(outputs: dict[str, dict[str, Any]], identify: dict[str, Any]) -
     status = outputs.get("deactivate", {}).get("status") or (identify.get("access_key") or {}).get(
         "status"
     )
+    if outputs.get("delete-old-key", {}).get("deleted"):
+        status = "Deleted"
+    if outputs.get("rollback", {}).get("restored") is not None:
+        status = "Active (rolled back)"
     new_key = outputs.get("rotate", {}).get("new_access_key_id")
+    is_contained = status in {"Inactive", "Deleted"}
     return {
         "leaked_key_now": str(status or "unknown"),
         "replacement": str(new_key or "not created yet"),
-        "contained": "yes: the leaked key is inactive"
-        if status == "Inactive"
+        "new_user": str(outputs.get("rotate", {}).get("user_name") or ""),
+        "contained": "yes: the leaked key is " + str(status).lower()
+        if is_contained
         else "no: the leaked key is active",
     }
 
@@ -254,6 +275,12 @@ def _phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
             )
         elif failed is not None:
             phases.append(PhaseView(step_id, step["title"], "failed", str(failed.get("error"))))
+        elif (
+            deferred := _last([r for r in records if r.step == step_id], RecordType.STEP_DEFERRED)
+        ) is not None:
+            phases.append(
+                PhaseView(step_id, step["title"], "deferred", str(deferred.get("summary")))
+            )
         elif any(r.type == RecordType.STEP_STARTED and r.step == step_id for r in records):
             phases.append(PhaseView(step_id, step["title"], "open", "started, not finished"))
         else:
@@ -433,18 +460,31 @@ def _sortable(time: str) -> datetime:
 def _follow_ups(view: ReportView, outputs: dict[str, dict[str, Any]]) -> list[str]:
     items = []
     key_id = view.access_key_id
-    deactivate = outputs.get("deactivate", {})
-    if deactivate.get("status") == "Inactive":
+    deferred = view.deferred.get("delete-old-key")
+    leaked_now = view.containment["leaked_key_now"]
+    if leaked_now.startswith("Active") and not outputs.get("identify", {}).get("temporary"):
+        items.append(
+            f"Deactivate the leaked key {key_id}, which is still active: aws iam "
+            f"update-access-key --user-name {view.user_name} --access-key-id {key_id} "
+            "--status Inactive"
+        )
+    elif deferred:
+        items.append(
+            f"After {deferred}, delete the old key {key_id} if nothing broke: "
+            "remediate resume <this incident's directory>"
+        )
+    elif leaked_now == "Inactive":
         items.append(
             f"Delete the old key {key_id} after a watch window (for example 7 days) in which its "
             f"last-used date does not move: aws iam delete-access-key --user-name {view.user_name} "
             f"--access-key-id {key_id}"
         )
-    elif not outputs.get("identify", {}).get("temporary"):
+    escrow = outputs.get("rotate", {}).get("escrow")
+    if escrow:
         items.append(
-            f"Deactivate the leaked key {key_id}, which is still active: aws iam "
-            f"update-access-key --user-name {view.user_name} --access-key-id {key_id} "
-            "--status Inactive"
+            f"The new key's secret is kept in the Secrets Manager secret {escrow['region']}:"
+            f"{escrow['name']}, its only copy: restrict who can read it, and keep it for "
+            "deriving SMTP passwords of other regions."
         )
     identify = outputs.get("identify", {})
     for policy in identify.get("quarantine_policies", []):

@@ -58,6 +58,9 @@ class StepStatus(enum.StrEnum):
     OK = "ok"
     DEGRADED = "degraded"  # done, but some evidence or check was unavailable (see gaps)
     SKIPPED = "skipped"  # nothing to do, or the operator chose not to
+    # Not due yet (deleting the old key after the watch window, say). The step
+    # stays unfinished, later steps run, and `remediate resume` runs it again.
+    DEFERRED = "deferred"
 
 
 @dataclass
@@ -67,6 +70,8 @@ class StepResult:
     status: StepStatus
     summary: str
     outputs: dict[str, Any] = field(default_factory=dict)
+    # With DEFERRED: the UTC time from which the step can run.
+    due: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from remediate.aws.iam import ACTIVE, INACTIVE
 from remediate.core.errors import UsageError
 from remediate.core.interaction import Question, QuestionKind
+from remediate.core.timeutil import format_timestamp
 from remediate.steps.base import Check, Plan, PlannedCall, Step, StepContext, StepResult, StepStatus
 from remediate.steps.identify import temporary_key_reason
 
@@ -56,6 +57,9 @@ class DeactivateStep(Step):
             if left_behind
             else " Every consumer found now uses the new key."
         )
+        watched = ctx.output_of("watch").get("old_key_used_after_switch")
+        if watched:
+            breaking += " The watch saw it used after the consumers were switched."
         approved = ctx.ask(
             Question(
                 "deactivate.confirm",
@@ -84,7 +88,11 @@ class DeactivateStep(Step):
         return StepResult(
             StepStatus.OK,
             f"{key_id} is now Inactive.",
-            {"access_key_id": key_id, "status": INACTIVE},
+            {
+                "access_key_id": key_id,
+                "status": INACTIVE,
+                "deactivated_at": format_timestamp(ctx.now()),
+            },
         )
 
     def verify(self, ctx: StepContext, result: StepResult) -> list[Check]:

@@ -9,15 +9,19 @@ secret is in no destination is deleted and created again, and the journal says w
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
 from remediate.aws.base import CallReceipt
 from remediate.aws.iam import ACTIVE, AccessKey, CreatedAccessKey
+from remediate.aws.smtp import smtp_endpoint
+from remediate.aws.smtp_auth import SmtpCheckResult, verify_for_region
 from remediate.core.errors import AwsCallError, UsageError, VerificationError
 from remediate.core.interaction import Choice, Question, QuestionKind
 from remediate.core.timeutil import format_timestamp, parse_timestamp
+from remediate.evidence.iam_policies import documents_of, sending_statements
 from remediate.steps.base import (
     Check,
     Plan,
@@ -27,7 +31,7 @@ from remediate.steps.base import (
     StepResult,
     StepStatus,
 )
-from remediate.steps.consumers import Consumer
+from remediate.steps.consumers import SMTP, Consumer
 from remediate.steps.escrow import (
     ESCROW_QUESTION,
     EscrowLocation,
@@ -39,6 +43,12 @@ from remediate.steps.identify import temporary_key_reason
 from remediate.steps.updaters.base import NewCredential
 from remediate.steps.updaters.registry import updater_for
 
+SMTP_CHECK_QUESTION = "rotate.smtp-check"
+
+# The answer to rotate.delete-key that creates a new IAM user instead of deleting a key.
+NEW_USER = "new-user"
+SENDING_POLICY = "SesSendingAccess"
+
 # IAM's CreateDate and our clock may disagree by a few seconds.
 CLOCK_SKEW = timedelta(seconds=60)
 
@@ -49,12 +59,17 @@ NOT_YET_VALID_CODES = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch"
 class RotateStep(Step):
     kind = "rotate"
     mutating = True
-    questions = ("rotate.delete-key", "rotate.confirm-delete", ESCROW_QUESTION)
+    questions = ("rotate.delete-key", "rotate.confirm-delete", ESCROW_QUESTION, SMTP_CHECK_QUESTION)
     approvals = ("delete-extra-key",)
     approval_questions = ("rotate.confirm-delete",)
     defaults: ClassVar[Mapping[str, Any]] = {
         "verify_attempts": 8,
         "verify_first_delay_seconds": 1.0,
+        # The SMTP proof: endpoint host and port (default email-smtp.<region>:587), and a
+        # CA bundle to trust, for a VPC endpoint or a test server.
+        "smtp_host": None,
+        "smtp_port": 587,
+        "smtp_ca_file": None,
     }
 
     def skip_reason(self, ctx: StepContext) -> str | None:
@@ -118,10 +133,11 @@ class RotateStep(Step):
             )
         escrow = choose_escrow(ctx)
 
+        user = _created_user(ctx) or user
         credential = self._recover_or_discard(ctx, user, escrow)
         deleted = None
         if credential is None:
-            deleted = self._make_room(ctx, user)
+            deleted, user = self._make_room(ctx, user)
             credential = _create(ctx, user)
             escrow_record = write_escrow(ctx, escrow, credential, consumers)
         else:
@@ -136,6 +152,7 @@ class RotateStep(Step):
             if updater_for(consumer).stages
         }
         identity_arn = _prove(ctx, credential, _user_arn(ctx, user), self.params)
+        smtp_checks = _prove_smtp(ctx, credential, consumers, self.params)
 
         outputs: dict[str, Any] = {
             "user_name": user,
@@ -144,6 +161,7 @@ class RotateStep(Step):
             "verified_arn": identity_arn,
             "escrow": escrow_record,
             "staged": staged,
+            "smtp_checks": smtp_checks,
         }
         return StepResult(
             StepStatus.OK,
@@ -215,40 +233,43 @@ class RotateStep(Step):
             )
         return recovered
 
-    def _make_room(self, ctx: StepContext, user: str) -> str | None:
-        """IAM allows two keys per user; when there are two, delete one the operator chooses.
+    def _make_room(self, ctx: StepContext, user: str) -> tuple[str | None, str]:
+        """IAM allows two keys per user; when there are two, delete one or use a new user.
 
-        Only an inactive key is proposed as the default answer: deleting an active
-        key may break whatever uses it, so that key must be named explicitly.
+        Return the deleted key (or None) and the user the new key is for. Only an
+        inactive key is proposed as the default answer: deleting an active key may
+        break whatever uses it, so that key must be named explicitly. The
+        alternative is a new IAM user for SMTP with the same SES sending rights,
+        which leaves both keys as they are.
         """
         keys = ctx.aws.iam.list_access_keys(user)
         if len(keys) < 2:
-            return None
+            return None, user
         operator_key = _operator_key(ctx)
         proposal = propose_key_to_delete(keys, ctx.access_key_id, operator_key)
-        if proposal is None:
-            raise UsageError(
-                f"{user} already has two access keys and neither can be deleted: one is the leaked "
-                "key, which consumers still use, and the other is the key you are signed in with.",
-                next_step="sign in with another principal and run `remediate resume`",
-            )
-        choices = tuple(
+        deletable = [
             Choice(
                 key.access_key_id,
                 _describe_key(ctx, key),
                 disabled=_why_not_deletable(key, ctx.access_key_id, operator_key),
             )
             for key in keys
+        ]
+        new_user = Choice(
+            NEW_USER, f"neither: create a new IAM user for SMTP with {user}'s SES sending rights"
         )
+        choices = (*deletable, new_user)
         chosen = ctx.ask(
             Question(
                 "rotate.delete-key",
                 f"{user} has two access keys, the most IAM allows. Which one should be deleted?",
                 QuestionKind.SELECT,
-                default=proposal.access_key_id if proposal.status != ACTIVE else None,
+                default=proposal.access_key_id if proposal and proposal.status != ACTIVE else None,
                 choices=choices,
             )
         )
+        if chosen == NEW_USER:
+            return None, _create_sending_user(ctx, user)
         key_id = str(chosen)
         approved = ctx.ask(
             Question(
@@ -267,7 +288,7 @@ class RotateStep(Step):
                 "then run `remediate resume`",
             )
         _delete_key(ctx, user, key_id, f"make room for a new key of {user}")
-        return key_id
+        return key_id, user
 
 
 def propose_key_to_delete(
@@ -295,6 +316,56 @@ def _why_not_deletable(
     if key.access_key_id == operator_key_id:
         return "the key you are signed in with"
     return None
+
+
+def _created_user(ctx: StepContext) -> str | None:
+    """The SMTP user an earlier run of this incident created, when it chose a new user."""
+    for details in reversed(ctx.completed_calls("CreateUser")):
+        return str(details.get("user_name"))
+    for intent in ctx.unfinished_calls("CreateUser"):
+        name = str(intent.get("UserName"))
+        if ctx.aws.iam.user_exists(name):
+            return name
+    return None
+
+
+def _create_sending_user(ctx: StepContext, user: str) -> str:
+    """Create an IAM user with the SES sending rights of `user`; return its name."""
+    documents = documents_of(ctx.aws.iam.list_user_policies(user))
+    statements = sending_statements(documents)
+    if not statements:
+        raise UsageError(
+            f"No policy of {user} allows ses:SendRawEmail or ses:SendEmail, so there are no "
+            "sending rights to give a new user.",
+            next_step="choose a key to delete instead, then run `remediate resume`",
+        )
+    name = f"{user[:40]}-rotated-{ctx.now().strftime('%Y%m%d%H%M')}"
+    created = ctx.mutate(
+        PlannedCall(
+            "iam",
+            "CreateUser",
+            name,
+            f"create a new SMTP user instead of deleting a key of {user}",
+            params={"UserName": name},
+            undo=f"aws iam delete-user --user-name {name} (after deleting its keys and policy)",
+        ),
+        lambda: ctx.aws.iam.create_user(name),
+        describe=lambda receipt: {"user_name": receipt.user_name, "arn": receipt.arn},
+    )
+    document = {"Version": "2012-10-17", "Statement": statements}
+    ctx.mutate(
+        PlannedCall(
+            "iam",
+            "PutUserPolicy",
+            f"{name}/{SENDING_POLICY}",
+            f"give {name} the SES sending rights of {user}",
+            params={"UserName": name, "PolicyName": SENDING_POLICY},
+            undo=f"aws iam delete-user-policy --user-name {name} --policy-name {SENDING_POLICY}",
+        ),
+        lambda: ctx.aws.iam.put_inline_policy("User", name, SENDING_POLICY, document),
+    )
+    ctx.console.success(f"Created {created.user_name} with the SES sending rights of {user}.")
+    return created.user_name
 
 
 def _delete_key(ctx: StepContext, user: str, key_id: str, description: str) -> None:
@@ -395,6 +466,96 @@ def _prove(
     )
 
 
+def _prove_smtp(
+    ctx: StepContext,
+    credential: NewCredential,
+    consumers: list[Consumer],
+    params: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Prove the SMTP password of each region consumers send through, when the operator asks.
+
+    Each check is STARTTLS and AUTH LOGIN, and sends no mail. A new key's SMTP
+    password may be refused for a while after the key is created, so a 535 is
+    retried like the STS proof.
+    """
+    regions = sorted(
+        {
+            c.layout.smtp_region
+            for c in consumers
+            if c.layout.credential == SMTP and c.layout.smtp_region
+        }
+    )
+    if not regions:
+        return []
+    host = params.get("smtp_host")
+    port = int(params["smtp_port"])
+    targets = ", ".join(f"{host or smtp_endpoint(region)}:{port}" for region in regions)
+    wanted = ctx.ask(
+        Question(
+            SMTP_CHECK_QUESTION,
+            f"Prove the new SMTP password with SMTP AUTH at {targets} (STARTTLS and AUTH LOGIN, "
+            "no mail is sent)? It needs a network path to the endpoint.",
+            QuestionKind.CONFIRM,
+            default=False,
+        )
+    )
+    if wanted is not True:
+        return []
+    context = (
+        ssl.create_default_context(cafile=params["smtp_ca_file"])
+        if params.get("smtp_ca_file")
+        else None
+    )
+    results = []
+    for region in regions:
+        result = _smtp_attempts(ctx, credential, region, host, port, context, params)
+        results.append(
+            {
+                "region": region,
+                "endpoint": result.endpoint,
+                "accepted": result.accepted,
+                "reply_code": result.reply_code,
+            }
+        )
+        ctx.console.success(
+            f"SMTP AUTH with {credential.access_key_id} accepted at {result.endpoint}."
+        )
+    return results
+
+
+def _smtp_attempts(
+    ctx: StepContext,
+    credential: NewCredential,
+    region: str,
+    host: str | None,
+    port: int,
+    context: ssl.SSLContext | None,
+    params: Mapping[str, Any],
+) -> SmtpCheckResult:
+    attempts = int(params["verify_attempts"])
+    delay = float(params["verify_first_delay_seconds"])
+    password = credential.value_for_region(region)
+    for attempt in range(1, attempts + 1):
+        result = verify_for_region(
+            credential.access_key_id, password, region, host=host, port=port, tls_context=context
+        )
+        if result.accepted:
+            return result
+        ctx.console.info(
+            f"SMTP AUTH at {result.endpoint} refused ({result.reply_code}); "
+            f"retry {attempt} of {attempts}."
+        )
+        ctx.sleep(delay)
+        delay = min(delay * 2, 30.0)
+    raise VerificationError(
+        f"SMTP AUTH with {credential.access_key_id} was refused at {result.endpoint} "
+        f"({result.reply_code} {result.reply_text}) after {attempts} attempts. No consumer "
+        "reads the new key yet; it is in the escrow.",
+        next_step="wait a few minutes (new SMTP credentials can take a while), then run "
+        "`remediate resume`",
+    )
+
+
 def _describe_created(created: CreatedAccessKey) -> dict[str, Any]:
     return {
         "access_key_id": created.access_key_id,
@@ -411,8 +572,10 @@ def _user(ctx: StepContext) -> str:
 
 
 def _user_arn(ctx: StepContext, user: str) -> str:
-    arn = ctx.output_of("identify").get("user_arn")
-    return str(arn) if arn else ctx.aws.iam.get_user_arn(user)
+    identify = ctx.output_of("identify")
+    if user == identify.get("user_name") and identify.get("user_arn"):
+        return str(identify["user_arn"])
+    return ctx.aws.iam.get_user_arn(user)
 
 
 def _consumers(ctx: StepContext) -> list[Consumer]:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from remediate.core.errors import UsageError, VerificationError
+from remediate.core.timeutil import format_timestamp
 from remediate.steps.base import Check, Plan, Step, StepContext, StepResult, StepStatus
 from remediate.steps.consumers import Consumer
 from remediate.steps.escrow import EscrowLocation, read_escrow
@@ -64,7 +65,7 @@ class UpdateConsumersStep(Step):
         return StepResult(
             StepStatus.OK,
             f"{len(switched)} consumer(s) now use {credential.access_key_id}.",
-            {"consumers": switched},
+            {"consumers": switched, "switched_at": format_timestamp(ctx.now())},
         )
 
     def verify(self, ctx: StepContext, result: StepResult) -> list[Check]:

@@ -38,7 +38,7 @@ def server(smtp_server: LocalSmtpServer) -> LocalSmtpServer:
 
 @pytest.fixture
 def debug_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """Capture every log record at DEBUG, also when `--debug` stopped remediate's propagation."""
+    """Capture every record at DEBUG, even if a `--debug` run stopped remediate propagating."""
     remediate_logger = logging.getLogger("remediate")
     remediate_logger.addHandler(caplog.handler)
     try:
@@ -49,7 +49,10 @@ def debug_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFix
 
 
 def check(
-    server: LocalSmtpServer, password: str = PASSWORD, user: str = USER, **options: object
+    server: LocalSmtpServer,
+    password: str = PASSWORD,
+    user: str = USER,
+    implicit_tls: bool | None = None,
 ) -> SmtpCheckResult:
     return verify_smtp_credentials(
         user,
@@ -58,7 +61,7 @@ def check(
         port=server.port,
         tls_context=server.tls_context,
         timeout=5,
-        **options,  # type: ignore[arg-type]
+        implicit_tls=implicit_tls,
     )
 
 
@@ -186,7 +189,8 @@ def test_silent_server_times_out() -> None:
             )
 
     assert caught.value.message == (
-        f"The SMTP check of {LOOPBACK}:{port} failed during connect: no reply within 0.2 seconds."
+        f"The SMTP check of {LOOPBACK}:{port} failed during connect: timed out after 0.2 "
+        "seconds without a reply."
     )
     assert caught.value.code == "Timeout"
 
@@ -221,7 +225,7 @@ def test_temporary_auth_failure(server: LocalSmtpServer) -> None:
         check(server, WRONG_PASSWORD)
 
     assert caught.value.message == (
-        f"The SMTP server {LOOPBACK}:{server.port} answered AUTH LOGIN with 454 4.7.0 "
+        f"The SMTP server {LOOPBACK}:{server.port} replied to AUTH LOGIN with 454 4.7.0 "
         "Temporary authentication failure, which neither accepts nor rejects the credentials."
     )
     assert caught.value.code == "454"
@@ -240,10 +244,10 @@ def test_echoed_password_masked(
     assert rejected.accepted is False
     assert rejected.reply_text == "5.7.8 Invalid password ****"
     assert caught.value.message == (
-        f"The SMTP server {LOOPBACK}:{server.port} answered AUTH LOGIN with 454 4.7.0 Try "
+        f"The SMTP server {LOOPBACK}:{server.port} replied to AUTH LOGIN with 454 4.7.0 Try "
         "again ****, which neither accepts nor rejects the credentials."
     )
-    # The test server logs the password it echoes; remediate's own records must not.
+    # The test server logs the password it echoes, so only remediate's own records are checked.
     ours = [r.getMessage() for r in debug_log.records if r.name.startswith("remediate")]
     assert ours
     assert all(WRONG_PASSWORD not in message for message in ours)
@@ -253,7 +257,7 @@ def test_echoed_password_masked(
     ("password", "message"),
     [
         ("", f"The SMTP password for {USER} is empty."),
-        ("pässword+but+not+ascii", "The SMTP user name or password holds a character"),
+        ("pässword+but+not+ascii", "The SMTP user name or password contains a non-ASCII character"),
     ],
 )
 def test_unusable_password(password: str, message: str) -> None:
@@ -275,14 +279,14 @@ def test_password_never_shown(
     with pytest.raises(SmtpCheckError) as temporary:
         check(server, WRONG_PASSWORD)
 
-    shown = {
+    outputs = {
         "accepted repr": repr(accepted),
         "rejected repr": repr(rejected),
         "no-TLS error": f"{no_tls.value} {no_tls.value.next_step}",
         "temporary error": f"{temporary.value} {temporary.value.next_step}",
         "log": debug_log.text,
     }
-    for where, text in shown.items():
+    for where, text in outputs.items():
         assert PASSWORD not in text, where
         assert WRONG_PASSWORD not in text, where
     ours = [r.getMessage() for r in debug_log.records if r.name == "remediate.aws.smtp_auth"]

@@ -69,14 +69,16 @@ def test_rehearse_yes_completes(tmp_path: Path, kept_moto: None) -> None:
     assert len(incidents) == 1
     assert f"Incident directory: incidents/{incidents[0].name}" in output
     for heading in (
-        "[1/8] Identify the key, its account and its owner",
-        "[2/8] Investigate what the key did (CloudTrail, SES sending)",
-        "[3/8] Revoke the sessions of a temporary key's issuer (temporary keys only)",
-        "[4/8] Find the consumers that hold the key",
-        "[5/8] Create the replacement key and stage it in every consumer",
-        "[6/8] Switch every consumer to the new credential and read it back",
-        "[7/8] Deactivate the leaked key",
-        "[8/8] Write the incident report",
+        "[1/10] Identify the key, its account and its owner",
+        "[2/10] Investigate what the key did (CloudTrail, SES sending)",
+        "[3/10] Revoke the sessions of a temporary key's issuer (temporary keys only)",
+        "[4/10] Find the consumers that hold the key",
+        "[5/10] Create the replacement key and stage it in every consumer",
+        "[6/10] Switch every consumer to the new credential and read it back",
+        "[7/10] Watch the cut-over (last use of the old and the new key)",
+        "[8/10] Deactivate the leaked key",
+        "[9/10] Delete the old key after the watch window (on a later resume)",
+        "[10/10] Write the incident report",
     ):
         assert heading in output
     report = (incidents[0] / "report.md").read_text()
@@ -120,6 +122,7 @@ def test_rehearse_interactive_asks_in_order(
             "consumers.secrets": "",
             "consumers.select": SELECT_EVERY_CHOICE,
             "rotate.escrow": USE_DEFAULT,
+            "watch.minutes": USE_DEFAULT,
             "deactivate.confirm": True,
         }
     )
@@ -134,6 +137,7 @@ def test_rehearse_interactive_asks_in_order(
         "consumers.secrets",
         "consumers.select",
         "rotate.escrow",
+        "watch.minutes",
         "deactivate.confirm",
     ]
     assert "is now Inactive." in result.output
@@ -147,6 +151,7 @@ def test_rehearse_interactive_decline_keeps_key(
             "consumers.secrets": "",
             "consumers.select": SELECT_EVERY_CHOICE,
             "rotate.escrow": USE_DEFAULT,
+            "watch.minutes": USE_DEFAULT,
             "deactivate.confirm": False,
         }
     )

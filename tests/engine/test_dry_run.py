@@ -71,4 +71,15 @@ def test_dry_run_makes_no_mutating_call(
     assert "info:   deactivate-old-key: not approved" in console.lines
     assert "info:   delete-extra-key: not approved" in console.lines
     statuses = [str(step.status) for step in outcome.steps]
-    assert statuses == ["ok", "ok", "skipped", "ok", "skipped", "skipped", "skipped", "skipped"]
+    assert statuses == [
+        "ok",  # identify
+        "ok",  # investigate
+        "skipped",  # revoke-sessions: not a temporary key
+        "ok",  # find-consumers
+        "skipped",  # rotate: planned only
+        "skipped",  # update-consumers: planned only
+        "skipped",  # watch: nothing to watch in a dry run
+        "skipped",  # deactivate: planned only
+        "skipped",  # delete-old-key: planned only
+        "skipped",  # report: a dry run writes none
+    ]

@@ -30,10 +30,12 @@ def test_default_playbook_steps() -> None:
         "find-consumers",
         "rotate",
         "update-consumers",
+        "watch",
         "deactivate",
+        "delete-old-key",
         "report",
     ]
-    assert playbook.steps[6].answers == ("deactivate.confirm",)
+    assert playbook.steps[7].answers == ("deactivate.confirm",)
 
 
 def test_playbook_by_path(tmp_path: Path) -> None:

@@ -402,3 +402,34 @@ def test_deactivate_with_consumer_left_behind_needs_named_approval(
         "legacy/smtp.txt (eu-west-1) was not switched (it contains the key ID but is not JSON)"
         in context.console.text
     )
+
+
+def test_two_keys_new_user_instead(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    spare = moto_session.client("iam").create_access_key(UserName=SMTP_USER)["AccessKey"][
+        "AccessKeyId"
+    ]
+    context = prepared_context(
+        moto_session,
+        world.leaked_key_id,
+        answers={"rotate.delete-key": "new-user"},
+        approve=("deactivate-old-key",),
+    )
+
+    outputs = run_step(context, "rotate").outputs
+
+    new_user = outputs["user_name"]
+    assert new_user == f"{SMTP_USER}-rotated-202612040300"
+    assert outputs["verified_arn"] == f"arn:aws:iam::123456789012:user/{new_user}"
+    assert key_statuses(moto_session) == {world.leaked_key_id: "Active", spare: "Active"}
+    assert list(key_statuses(moto_session, new_user)) == [outputs["new_access_key_id"]]
+    policy = moto_session.client("iam").get_user_policy(
+        UserName=new_user, PolicyName="SesSendingAccess"
+    )
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Resource": "*", "Action": ["ses:SendRawEmail"]}
+    ]
+    run_step(context, "update-consumers")
+    run_step(context, "deactivate")
+    assert key_statuses(moto_session)[world.leaked_key_id] == "Inactive"
+    assert current_secret(moto_session)["username"] == outputs["new_access_key_id"]
