@@ -165,6 +165,7 @@ def make_context(
     console: RecordingConsole | None = None,
     credential_session: Any = None,
     declared_consumers: tuple[Mapping[str, Any], ...] = (),
+    simulated: bool = True,
 ) -> Any:
     """Build the engine's RunContext over a moto session, as `remediate run --yes` would."""
     from pathlib import Path
@@ -192,6 +193,7 @@ def make_context(
         clock=clock,
         sleep=clock.advance,
         declared_consumers=declared_consumers,
+        simulated=simulated,
     )
 
 

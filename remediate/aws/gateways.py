@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from remediate.aws.awslambda import LambdaGateway
 from remediate.aws.base import ClientFactory
 from remediate.aws.cloudtrail import CloudTrailGateway
 from remediate.aws.cloudwatch import CloudWatchGateway
@@ -13,6 +14,7 @@ from remediate.aws.s3 import S3Gateway
 from remediate.aws.secretsmanager import SecretsManagerGateway
 from remediate.aws.ses import SesGateway
 from remediate.aws.sesv2 import Sesv2Gateway
+from remediate.aws.ssm import SsmGateway
 from remediate.aws.sts import StsGateway
 from remediate.core.errors import UsageError
 
@@ -31,7 +33,7 @@ class AwsGateways:
         """Build every gateway on one session.
 
         `credential_session` builds the session that signs with a new key to prove
-        it; tests pass one whose events inject the errors of a key IAM has not
+        it. Tests pass one whose events inject the errors of a key that IAM has not
         propagated yet.
         """
         self.clients = ClientFactory(session, user_agent_extra=user_agent_extra)
@@ -43,6 +45,8 @@ class AwsGateways:
         self.sesv2 = Sesv2Gateway(self.clients)
         self.cloudwatch = CloudWatchGateway(self.clients)
         self.s3 = S3Gateway(self.clients)
+        self.ssm = SsmGateway(self.clients)
+        self.awslambda = LambdaGateway(self.clients)
 
     @property
     def default_region(self) -> str:

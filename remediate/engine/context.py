@@ -43,8 +43,10 @@ class RunContext:
         report_writer: ReportWriter | None = None,
         continue_command: str | None = None,
         declared_consumers: tuple[Mapping[str, Any], ...] = (),
+        simulated: bool = False,
     ) -> None:
         self._declared_consumers = declared_consumers
+        self._simulated = simulated
         self.incident = incident
         # What the operator runs to carry on after a stop; None in a dry run.
         self.continue_command = continue_command
@@ -91,6 +93,10 @@ class RunContext:
     @property
     def declared_consumers(self) -> tuple[Mapping[str, Any], ...]:
         return self._declared_consumers
+
+    @property
+    def simulated(self) -> bool:
+        return self._simulated
 
     @property
     def regions(self) -> tuple[str, ...]:

@@ -99,6 +99,7 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
     # Who acts is part of the audit trail, and a credential problem is best found
     # before anything is created.
     operator = gateways.sts.get_caller_identity()
+    endpoint = str(gateways.clients.client("sts").meta.endpoint_url)
 
     incident: IncidentDir | None = None
     if request.dry_run:
@@ -136,7 +137,7 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
         operator={"arn": operator.arn, "account": operator.account, "user_id": operator.user_id},
         profile=request.profile,
         region=request.region or gateways.default_region,
-        endpoint=gateways.clients.client("sts").meta.endpoint_url,
+        endpoint=endpoint,
         answers_file=str(request.answers_path.resolve()) if request.answers_path else None,
         consumers_file=str(request.consumers_path.resolve()) if request.consumers_path else None,
         declared_consumers=list(declared),
@@ -158,6 +159,7 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
         report_writer=request.report_writer,
         continue_command=_continue_command(request.mode, incident) if incident else None,
         declared_consumers=declared,
+        simulated=request.mode == REHEARSE or _is_simulated(endpoint),
     )
     if incident is None:
         outcome = run_playbook(playbook, context)
@@ -182,6 +184,12 @@ def _show_approvals(playbook: Playbook, policy: AnswerPolicy, console: Console) 
         "Without an approval, a real run asks at a prompt, or stops there when run with --yes "
         "or --answers."
     )
+
+
+def _is_simulated(endpoint: str) -> bool:
+    """Whether the calls go to an endpoint other than AWS's own (a moto server, say)."""
+    host = endpoint.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return not host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))
 
 
 def _continue_command(mode: str, incident: IncidentDir) -> str:
@@ -295,6 +303,7 @@ def _reopen(
         report_writer=report_writer,
         continue_command=_continue_command(RUN, incident),
         declared_consumers=tuple(opened.get("declared_consumers") or ()),
+        simulated=_is_simulated(str(gateways.clients.client("sts").meta.endpoint_url)),
     )
     identity = {"arn": operator.arn, "account": operator.account, "user_id": operator.user_id}
     return _Reopened(playbook, context, identity)

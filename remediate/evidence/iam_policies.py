@@ -1,4 +1,4 @@
-"""What an identity's IAM policies allow and deny, for the actions an incident cares about.
+"""Evaluation of IAM policies for the actions an incident cares about.
 
 This reads Allow and Deny statements with Action or NotAction and IAM's wildcards
 (`*`, `?`), case-insensitively. It does not evaluate Resource or Condition
@@ -39,7 +39,7 @@ class NamedDocument:
 
 
 def documents_of(policies: UserPolicies) -> list[NamedDocument]:
-    """Every policy document that applies to the user, named by where it is attached."""
+    """List every policy document that applies to the user, named by where it is attached."""
     named = [NamedDocument(f"inline {policy.name}", policy.document) for policy in policies.inline]
     named += [
         NamedDocument(f"attached {policy.name}", policy.document)
@@ -100,7 +100,7 @@ def _as_list(value: Any) -> list[str]:
 
 
 def sending_statements(documents: Iterable[NamedDocument]) -> list[dict[str, Any]]:
-    """The Allow statements that let the user send mail, narrowed to the sending actions.
+    """Return the Allow statements that let the user send mail, narrowed to the sending actions.
 
     Their Resource and Condition elements are kept, so a new user given these
     statements may send exactly what the old one could.

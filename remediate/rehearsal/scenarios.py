@@ -64,6 +64,18 @@ class ConsumerSecretPlan:
 
 
 @dataclass(frozen=True)
+class ConsumerParametersPlan:
+    """SSM parameters under one path that hold the leaked key's SMTP credentials.
+
+    The user name and the host are String parameters; the password is a SecureString.
+    """
+
+    path: str
+    region: str
+    smtp_region: str
+
+
+@dataclass(frozen=True)
 class SesRegionPlan:
     """A region's SES account settings, and the identities the team verified there."""
 
@@ -130,6 +142,7 @@ class ScenarioPlan:
     attacker_sends: tuple[AttackerSend, ...]
     team_regions: tuple[str, ...]
     attacker_source_ips: tuple[str, ...]
+    parameters: tuple[ConsumerParametersPlan, ...] = ()
 
     @property
     def unused_regions(self) -> tuple[str, ...]:
@@ -400,6 +413,11 @@ def _default_plan(now: datetime) -> ScenarioPlan:
         attacker_sends=_default_sends(),
         team_regions=(TEAM_REGION,),
         attacker_source_ips=(SCANNER_IP, ATTACKER_IP),
+        parameters=(
+            ConsumerParametersPlan(
+                path="/prod/worker", region=TEAM_REGION, smtp_region=TEAM_REGION
+            ),
+        ),
     )
 
 
@@ -411,9 +429,11 @@ SCENARIOS: Mapping[str, Scenario] = {
             title="SMTP key found by a scanner, used to send phishing from an unused region",
             story=(
                 "The mailer service in eu-west-1 sends through SES SMTP with credentials that "
-                "the SES console created a year ago, stored in the secret prod/mailer/smtp. "
-                "The access key leaked. Three days ago a TruffleHog scan validated it; two days "
-                "ago someone checked the SES quota of four regions within seconds, listed the "
+                "the SES console created a year ago, stored in the secret prod/mailer/smtp; "
+                "a worker reads the same credentials from the SSM parameters under "
+                "/prod/worker. The access key leaked. Three days ago a TruffleHog scan "
+                "validated it; two days ago someone checked the SES quota of four regions "
+                "within seconds, listed the "
                 "team's identities and read the account status. Yesterday they asked for "
                 "production access in ap-southeast-2, verified a sender address there and sent "
                 "a burst of phishing mail with a high bounce rate. The team's own sending "

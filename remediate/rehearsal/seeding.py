@@ -28,6 +28,7 @@ from remediate.rehearsal import moto_fills
 from remediate.rehearsal.scenarios import (
     AttackerCall,
     AttackerSend,
+    ConsumerParametersPlan,
     ConsumerSecretPlan,
     Scenario,
     ScenarioPlan,
@@ -176,6 +177,8 @@ def seed_scenario(
     for region, points in plan.statistics.items():
         moto_fills.set_send_statistics(account_id, region, points, as_of=plan.now)
     _create_consumer_secret(plan.consumer, leaked, target)
+    for parameters in plan.parameters:
+        _create_consumer_parameters(parameters, leaked, target)
 
     attacker = _Attacker(account_id, leaked, target)
     for call in sorted(plan.attacker_calls, key=lambda item: item.event_time):
@@ -245,6 +248,20 @@ def _create_consumer_secret(
     }
     target.setup_client("secretsmanager", plan.region).create_secret(
         Name=plan.secret_id, Description=plan.description, SecretString=json.dumps(value)
+    )
+
+
+def _create_consumer_parameters(
+    plan: ConsumerParametersPlan, leaked: _LeakedKey, target: _AwsTarget
+) -> None:
+    password = SecretValue(smtp_password_v4(leaked.secret_access_key.reveal(), plan.smtp_region))
+    ssm = target.setup_client("ssm", plan.region)
+    ssm.put_parameter(
+        Name=f"{plan.path}/smtp_host", Value=smtp_endpoint(plan.smtp_region), Type="String"
+    )
+    ssm.put_parameter(Name=f"{plan.path}/smtp_user", Value=leaked.access_key_id, Type="String")
+    ssm.put_parameter(
+        Name=f"{plan.path}/smtp_password", Value=password.reveal(), Type="SecureString"
     )
 
 

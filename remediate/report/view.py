@@ -197,7 +197,7 @@ def _deferred(records: Sequence[Record]) -> dict[str, str]:
 
 
 def _containment(outputs: dict[str, dict[str, Any]], identify: dict[str, Any]) -> dict[str, str]:
-    """Where the incident stands now: the leaked key's status, its replacement, contained or not."""
+    """Summarise the incident now: the leaked key's status, its replacement, contained or not."""
     revoked = outputs.get("revoke-sessions", {})
     if identify.get("temporary"):
         contained = "yes: older sessions denied" if revoked.get("revoked") else "no"
@@ -380,7 +380,7 @@ def _flag_text(flag: Any) -> str:
 
 
 def _actions(records: Sequence[Record], opened: Record) -> list[ActionView]:
-    """Every change made to AWS, attributed to the operator of the run that made it."""
+    """List every change made to AWS, attributed to the operator of the run that made it."""
     results = {
         record.get("call_id"): record for record in records if record.type == RecordType.AWS_RESULT
     }
@@ -407,7 +407,10 @@ def _actions(records: Sequence[Record], opened: Record) -> list[ActionView]:
                 time=record.time,
                 step=str(record.step),
                 operation=f"{record.get('service')} {record.get('operation')}",
-                region=str(record.get("region") or "global"),
+                region=str(
+                    record.get("region")
+                    or ("local" if record.get("service") == "file" else "global")
+                ),
                 resource=str(record.get("resource")),
                 description=str(record.get("description")),
                 outcome=outcome,
@@ -446,6 +449,11 @@ def _timeline(view: ReportView, records: Sequence[Record]) -> list[TimelineEntry
             action.time, "remediate", f"{action.operation} on {action.resource}: {action.outcome}"
         )
         for action in view.actions
+    )
+    entries.extend(
+        TimelineEntry(record.time, "remediate", str(record.get("text")))
+        for record in records
+        if record.type == RecordType.NOTE and record.get("text")
     )
     return sorted(entries, key=lambda entry: _sortable(entry.time))
 

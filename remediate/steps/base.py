@@ -124,6 +124,11 @@ class StepContext(Protocol):
     def console(self) -> Console: ...
 
     @property
+    def simulated(self) -> bool:
+        """Whether AWS is simulated (a rehearsal, or a drill against a local moto server)."""
+        ...
+
+    @property
     def declared_consumers(self) -> tuple[Mapping[str, Any], ...]:
         """The consumers file's entries (kind and where), or empty when none was given."""
         ...

@@ -31,13 +31,18 @@ _SMTP_HOST = re.compile(
 
 @dataclass(frozen=True)
 class CredentialLayout:
-    """Where the credential sits in a JSON secret: field names only, never values."""
+    """Where the credential sits in a JSON secret: field names only, never values.
+
+    `smtp_version` is 4 (a password per region) unless the consumers file asks for
+    the deprecated version 2 for a consumer that cannot move yet.
+    """
 
     credential: str  # SMTP or IAM_KEY
     username_field: str
     secret_field: str
     smtp_region: str | None
     region_source: str  # the field the region was read from, or "secret region"
+    smtp_version: int = 4
 
     def as_record(self) -> dict[str, Any]:
         return {
@@ -46,6 +51,7 @@ class CredentialLayout:
             "secret_field": self.secret_field,
             "smtp_region": self.smtp_region,
             "region_source": self.region_source,
+            "smtp_version": self.smtp_version,
         }
 
     @classmethod
@@ -56,6 +62,7 @@ class CredentialLayout:
             secret_field=record["secret_field"],
             smtp_region=record.get("smtp_region"),
             region_source=record["region_source"],
+            smtp_version=int(record.get("smtp_version", 4)),
         )
 
 

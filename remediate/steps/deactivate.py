@@ -53,7 +53,7 @@ class DeactivateStep(Step):
         # answers file written for a clean rotation cannot approve it by accident.
         approval = "deactivate-breaking-consumers" if left_behind else "deactivate-old-key"
         breaking = (
-            f" {len(left_behind)} secret(s) that may use it were not switched and will break."
+            f" {len(left_behind)} consumer(s) that may use it were not switched and will break."
             if left_behind
             else " Every consumer found now uses the new key."
         )

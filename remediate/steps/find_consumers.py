@@ -43,17 +43,23 @@ class FindConsumersStep(Step):
         return temporary_key_reason(ctx)
 
     def plan(self, ctx: StepContext) -> Plan:
+        reads = [
+            ("secretsmanager", "ListSecrets", "list secrets, then read each"),
+            ("ssm", "DescribeParameters", "list parameters, then read them (decrypted)"),
+            ("lambda", "ListFunctions", "list functions and their environment variables"),
+        ]
         return Plan(
             calls=[
                 PlannedCall(
-                    "secretsmanager",
-                    "ListSecrets",
+                    service,
+                    operation,
                     region,
-                    "list secrets, then read each to compare it with the key ID in memory",
+                    f"{description}, to compare with the key ID in memory",
                     mutating=False,
                     region=region,
                 )
                 for region in self._search_regions(ctx)
+                for service, operation, description in reads
             ]
         )
 
@@ -92,6 +98,7 @@ class FindConsumersStep(Step):
                     SecretSummary(arn=secret_id, name=secret_id, region=region), named=True
                 )
 
+        _apply_legacy_versions(ctx, search)
         found = [_with_smtp_region(ctx, consumer, search) for consumer in search.consumers.values()]
         chosen = self._confirm(ctx, [consumer for consumer in found if consumer is not None])
         for consumer in search.consumers.values():
@@ -227,6 +234,31 @@ class _Search:
         )
 
 
+def _apply_legacy_versions(ctx: StepContext, search: _Search) -> None:
+    """Give the consumers the consumers file marks `smtp_version: 2` a version 2 password."""
+    for declaration in ctx.declared_consumers:
+        version = declaration.get("smtp_version", 4)
+        if version not in (2, 4):
+            raise UsageError(
+                f"A consumer in the consumers file has smtp_version {version!r}; use 4 or 2."
+            )
+        if version != 2:
+            continue
+        names = {
+            str(declaration.get(field))
+            for field in ("secret", "name", "parameter", "path", "function")
+        }
+        for resource, consumer in search.consumers.items():
+            if names & {consumer.reference, consumer.name, consumer.resource}:
+                layout = dataclasses.replace(consumer.layout, smtp_version=2)
+                search.consumers[resource] = dataclasses.replace(consumer, layout=layout)
+                ctx.console.warning(
+                    f"{consumer.label} gets a version 2 SMTP password, as the consumers file "
+                    "asks. AWS deprecated version 2: move it to a version 4 password, which is "
+                    "per region, as soon as it can."
+                )
+
+
 def _with_smtp_region(ctx: StepContext, consumer: Consumer, search: _Search) -> Consumer | None:
     """Settle the consumer's SMTP region, asking when the secret names none.
 
@@ -241,7 +273,7 @@ def _with_smtp_region(ctx: StepContext, consumer: Consumer, search: _Search) -> 
         answer = ctx.ask(
             Question(
                 f"{SMTP_REGION_QUESTION}.{consumer.name}",
-                f"Which SES region does {consumer.name} send mail through? The secret names no "
+                f"Which SES region does {consumer.name} send mail through? It names no "
                 f"SMTP host or region (it is stored in {consumer.region}).",
                 QuestionKind.SELECT,
                 choices=tuple(
@@ -281,6 +313,7 @@ def _show(ctx: StepContext, consumers: list[Consumer], left_behind: list[dict[st
     rows = [
         [
             consumer.name,
+            consumer.kind,
             consumer.region or "-",
             consumer.layout.credential,
             consumer.layout.smtp_region or "-",
@@ -288,7 +321,11 @@ def _show(ctx: StepContext, consumers: list[Consumer], left_behind: list[dict[st
         for consumer in consumers
     ]
     ctx.console.table(
-        Table("Consumers of the leaked key", ["Secret", "Region", "Holds", "SMTP region"], rows)
+        Table(
+            "Consumers of the leaked key",
+            ["Consumer", "Kind", "Region", "Holds", "SMTP region"],
+            rows,
+        )
     )
     for item in left_behind:
         ctx.console.warning(

@@ -1,9 +1,9 @@
 """Rotate: a new access key for the same user, kept in the escrow at once, staged, then proven.
 
-AWS shows a new secret access key once. The moment the key exists it is written
-to the escrow (see escrow.py); consumers that can hold a value they do not
-read yet (Secrets Manager's AWSPENDING) get it next; then the key is proven. A
-resumed run recovers the key from the escrow. A key of this incident whose
+AWS shows a new secret access key once, so the moment the key exists it is
+written to the escrow (see escrow.py). Consumers that can hold a value they do
+not read yet (Secrets Manager's AWSPENDING) get it next, and then the key is
+proven. A resumed run recovers the key from the escrow. A key of this incident whose
 secret is in no destination is deleted and created again, and the journal says why.
 """
 
@@ -20,6 +20,7 @@ from remediate.aws.smtp import smtp_endpoint
 from remediate.aws.smtp_auth import SmtpCheckResult, verify_for_region
 from remediate.core.errors import AwsCallError, UsageError, VerificationError
 from remediate.core.interaction import Choice, Question, QuestionKind
+from remediate.core.records import RecordType
 from remediate.core.timeutil import format_timestamp, parse_timestamp
 from remediate.evidence.iam_policies import documents_of, sending_statements
 from remediate.steps.base import (
@@ -268,6 +269,7 @@ class RotateStep(Step):
                 choices=choices,
             )
         )
+        ctx.record(RecordType.NOTE, text=_choice_reason(str(chosen), proposal, keys))
         if chosen == NEW_USER:
             return None, _create_sending_user(ctx, user)
         key_id = str(chosen)
@@ -291,13 +293,27 @@ class RotateStep(Step):
         return key_id, user
 
 
+def _choice_reason(chosen: str, proposal: AccessKey | None, keys: list[AccessKey]) -> str:
+    """Say why the room for a new key is made this way, for the journal and the report."""
+    if chosen == NEW_USER:
+        return (
+            "Both keys were kept: a new IAM user with the same SES sending rights gets the new key."
+        )
+    key = next((key for key in keys if key.access_key_id == chosen), None)
+    state = f"{key.status}, created {format_timestamp(key.create_date)}" if key else "unknown"
+    if proposal is not None and chosen == proposal.access_key_id:
+        why = "it is inactive" if proposal.status != ACTIVE else "it is the oldest key that may go"
+        return f"{chosen} ({state}) was chosen for deletion as proposed, because {why}."
+    return f"{chosen} ({state}) was chosen for deletion by the operator."
+
+
 def propose_key_to_delete(
     keys: list[AccessKey], leaked_key_id: str, operator_key_id: str | None
 ) -> AccessKey | None:
-    """Propose the key to delete: an inactive one first, then the oldest; never the leaked key.
+    """Propose the key to delete: an inactive one first, then the oldest, never the leaked key.
 
     The leaked key is not offered because consumers still use it until they are
-    switched; the operator's own key is not offered because the run needs it.
+    switched. The operator's own key is not offered because the run needs it.
     """
     candidates = [
         key for key in keys if _why_not_deletable(key, leaked_key_id, operator_key_id) is None
@@ -319,7 +335,7 @@ def _why_not_deletable(
 
 
 def _created_user(ctx: StepContext) -> str | None:
-    """The SMTP user an earlier run of this incident created, when it chose a new user."""
+    """Return the SMTP user an earlier run of this incident created, if it chose a new user."""
     for details in reversed(ctx.completed_calls("CreateUser")):
         return str(details.get("user_name"))
     for intent in ctx.unfinished_calls("CreateUser"):
@@ -489,6 +505,12 @@ def _prove_smtp(
         return []
     host = params.get("smtp_host")
     port = int(params["smtp_port"])
+    if ctx.simulated and not host:
+        # A simulated account has no SMTP endpoint, and AWS's real one must not be reached.
+        ctx.console.info(
+            "The SMTP check is skipped: AWS is simulated here and has no SMTP endpoint."
+        )
+        return []
     targets = ", ".join(f"{host or smtp_endpoint(region)}:{port}" for region in regions)
     wanted = ctx.ask(
         Question(

@@ -47,7 +47,9 @@ class TerminalConsole:
         )
 
     def _print(self, text: str, style: str | None = None, prefix: str = "") -> None:
-        self._console.print(Text(prefix + terminal_safe(text), style=style or ""))
+        # soft_wrap: never insert line breaks, so that a path or a command copied from
+        # the screen still works; the terminal wraps long lines for display.
+        self._console.print(Text(prefix + terminal_safe(text), style=style or ""), soft_wrap=True)
 
     def heading(self, text: str) -> None:
         self._console.print()

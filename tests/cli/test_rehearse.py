@@ -86,6 +86,27 @@ def test_rehearse_yes_completes(tmp_path: Path, kept_moto: None) -> None:
     assert "is now Inactive." in report
 
 
+def test_rehearsal_switches_both_consumers(tmp_path: Path, kept_moto: None) -> None:
+    code, output, _ = run_rehearsal(tmp_path)
+    assert code == ExitCode.OK, output
+
+    secret = json.loads(
+        boto3.client("secretsmanager", region_name="eu-west-1").get_secret_value(
+            SecretId="prod/mailer/smtp", VersionStage="AWSCURRENT"
+        )["SecretString"]
+    )
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    user = ssm.get_parameter(Name="/prod/worker/smtp_user")["Parameter"]["Value"]
+    password = ssm.get_parameter(Name="/prod/worker/smtp_password", WithDecryption=True)[
+        "Parameter"
+    ]
+    assert user == secret["username"]
+    assert password["Value"] == secret["password"]
+    assert password["Type"] == "SecureString"
+    assert password["Version"] == 2
+    assert "2 consumer(s) now use " + user in output
+
+
 def test_rehearsal_writes_no_secret_anywhere(tmp_path: Path, kept_moto: None) -> None:
     code, output, cwd = run_rehearsal(tmp_path)
     assert code == ExitCode.OK, output

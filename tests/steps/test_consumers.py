@@ -19,7 +19,14 @@ from remediate.steps.consumers import (
     detect_layout,
     rewrite_secret,
 )
-from tests.helpers import CONSUMER_REGION, CONSUMER_SECRET, make_context, make_smtp_world, run_step
+from tests.helpers import (
+    CONSUMER_REGION,
+    CONSUMER_SECRET,
+    current_secret,
+    make_context,
+    make_smtp_world,
+    run_step,
+)
 
 KEY = "AKIAIOSFODNN7EXAMPLE"
 
@@ -110,6 +117,7 @@ def test_find_consumers_discovers_secret(moto_session: boto3.Session) -> None:
                 "secret_field": "password",
                 "smtp_region": CONSUMER_REGION,
                 "region_source": "host",
+                "smtp_version": 4,
             },
             "details": {},
         }
@@ -290,3 +298,28 @@ def test_region_without_smtp_is_left_behind(moto_session: boto3.Session) -> None
             "reason": "its SMTP region af-south-1 has no SES SMTP endpoint",
         }
     ]
+
+
+def test_consumers_file_asks_version_2(moto_session: boto3.Session) -> None:
+    from remediate.aws.smtp import smtp_password_v2
+
+    world = make_smtp_world(moto_session)
+    declared = (
+        {
+            "kind": "secretsmanager",
+            "secret": f"{CONSUMER_REGION}:{CONSUMER_SECRET}",
+            "smtp_version": 2,
+        },
+    )
+    context = make_context(
+        moto_session, world.leaked_key_id, regions=(CONSUMER_REGION,), declared_consumers=declared
+    )
+    run_step(context, "identify")
+    run_step(context, "find-consumers")
+
+    new_key = run_step(context, "rotate").outputs["new_access_key_id"]
+    run_step(context, "update-consumers")
+
+    secret = context.secret(new_key).reveal()
+    assert current_secret(moto_session)["password"] == smtp_password_v2(secret)
+    assert any("AWS deprecated version 2" in line for line in context.console.lines)

@@ -222,6 +222,9 @@ def test_rotate_with_two_keys_deletes_chosen(moto_session: boto3.Session) -> Non
     assert set(key_statuses(moto_session)) == {world.leaked_key_id, outputs["new_access_key_id"]}
     answer = context.journal.last(RecordType.ANSWER, question="rotate.delete-key")
     assert (answer.get("value"), answer.get("source")) == (spare, "default")
+    note = context.journal.last(RecordType.NOTE, step="rotate")
+    assert note.get("text").startswith(f"{spare} (Inactive, created ")
+    assert note.get("text").endswith("was chosen for deletion as proposed, because it is inactive.")
 
 
 def test_rotate_with_two_keys_needs_approval(moto_session: boto3.Session) -> None:

@@ -78,3 +78,23 @@ def test_smtp_proof_refused_stops_rotation(
     assert "after 2 attempts" in caught.value.message
     assert len(smtp_server.logins) == 2
     assert current_secret(moto_session)["username"] == world.leaked_key_id
+
+
+def test_smtp_check_never_reaches_aws_when_simulated(moto_session: boto3.Session) -> None:
+    world = make_smtp_world(moto_session)
+    context = make_context(
+        moto_session,
+        world.leaked_key_id,
+        regions=(CONSUMER_REGION,),
+        answers={"rotate.smtp-check": True},
+    )
+    run_step(context, "identify")
+    run_step(context, "find-consumers")
+
+    outputs = run_step(context, "rotate").outputs
+
+    assert outputs["smtp_checks"] == []
+    assert (
+        "info: The SMTP check is skipped: AWS is simulated here and has no SMTP endpoint."
+        in context.console.lines
+    )

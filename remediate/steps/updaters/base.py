@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from remediate.aws.smtp import derive_smtp_password
+from remediate.aws.smtp import derive_smtp_password, smtp_password_v2
 from remediate.core.errors import UsageError
 from remediate.core.secrets import SecretValue
 from remediate.steps.base import Check, PlannedCall, StepContext
@@ -32,6 +32,8 @@ class NewCredential:
         """The secret a consumer stores: the SMTP password of its region, or the key itself."""
         if layout.credential != SMTP:
             return self.secret_access_key
+        if layout.smtp_version == 2:
+            return SecretValue(smtp_password_v2(self.secret_access_key.reveal()))
         if layout.smtp_region is None:
             raise UsageError(
                 "The consumer's SMTP region is unknown, so no password can be derived."
