@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from remediate.aws.base import CallReceipt
@@ -247,11 +247,12 @@ class RotateStep(Step):
         if len(keys) < 2:
             return None, user
         operator_key = _operator_key(ctx)
-        proposal = propose_key_to_delete(keys, ctx.access_key_id, operator_key)
+        last_used = {key.access_key_id: _last_used(ctx, key) for key in keys}
+        proposal = propose_key_to_delete(keys, ctx.access_key_id, operator_key, last_used)
         deletable = [
             Choice(
                 key.access_key_id,
-                _describe_key(ctx, key),
+                _describe_key(key, last_used[key.access_key_id]),
                 disabled=_why_not_deletable(key, ctx.access_key_id, operator_key),
             )
             for key in keys
@@ -308,20 +309,33 @@ def _choice_reason(chosen: str, proposal: AccessKey | None, keys: list[AccessKey
 
 
 def propose_key_to_delete(
-    keys: list[AccessKey], leaked_key_id: str, operator_key_id: str | None
+    keys: list[AccessKey],
+    leaked_key_id: str,
+    operator_key_id: str | None,
+    last_used: Mapping[str, datetime | str | None] | None = None,
 ) -> AccessKey | None:
-    """Propose the key to delete: an inactive one first, then the oldest, never the leaked key.
+    """Propose the key to delete: inactive before active, never used before used, oldest first.
 
-    The leaked key is not offered because consumers still use it until they are
-    switched. The operator's own key is not offered because the run needs it.
+    `last_used` maps key IDs to their last use (a time, None for never, or the
+    error code when it could not be read, which counts as used).
+
+    The leaked key is never offered, because consumers still use it until they
+    are switched. The operator's own key is not offered, because the run needs it.
     """
+    used = last_used or {}
     candidates = [
         key for key in keys if _why_not_deletable(key, leaked_key_id, operator_key_id) is None
     ]
     if not candidates:
         return None
-    inactive = [key for key in candidates if key.status != "Active"]
-    return min(inactive or candidates, key=lambda key: key.create_date)
+    return min(
+        candidates,
+        key=lambda key: (
+            key.status == ACTIVE,
+            used.get(key.access_key_id) is not None,
+            key.create_date,
+        ),
+    )
 
 
 def _why_not_deletable(
@@ -408,17 +422,22 @@ def _delete_key(ctx: StepContext, user: str, key_id: str, description: str) -> N
     )
 
 
-def _describe_key(ctx: StepContext, key: AccessKey) -> str:
-    """Label a key with its status, age and last use, so the operator sees what deleting breaks."""
+def _last_used(ctx: StepContext, key: AccessKey) -> datetime | str | None:
+    """The key's last use as IAM reports it, or the error code when it cannot be read."""
     try:
-        last = ctx.aws.iam.get_access_key_last_used(key.access_key_id)
-        used = (
-            f"last used {format_timestamp(last.last_used_date)} ({last.service_name})"
-            if last.last_used_date
-            else "never used, as far as IAM reports"
-        )
+        return ctx.aws.iam.get_access_key_last_used(key.access_key_id).last_used_date
     except AwsCallError as error:
-        used = f"last use unknown ({error.code})"
+        return error.code or "unknown"
+
+
+def _describe_key(key: AccessKey, last_used: datetime | str | None) -> str:
+    """Label a key with its status, age and last use, so the operator sees what deleting breaks."""
+    if isinstance(last_used, datetime):
+        used = f"last used {format_timestamp(last_used)}"
+    elif last_used is None:
+        used = "never used, as far as IAM reports"
+    else:
+        used = f"last use unknown ({last_used})"
     return (
         f"{key.access_key_id} ({key.status}, created {format_timestamp(key.create_date)}, {used})"
     )

@@ -436,3 +436,14 @@ def test_two_keys_new_user_instead(moto_session: boto3.Session) -> None:
     run_step(context, "deactivate")
     assert key_statuses(moto_session)[world.leaked_key_id] == "Inactive"
     assert current_secret(moto_session)["username"] == outputs["new_access_key_id"]
+
+
+def test_proposal_prefers_never_used_key() -> None:
+    keys = [
+        key("AKIALEAKED", "Active", 1),
+        key("AKIAUSED", "Inactive", 2),
+        key("AKIAIDLE", "Inactive", 3),
+    ]
+    last_used = {"AKIAUSED": datetime(2026, 6, 1, tzinfo=UTC), "AKIAIDLE": None}
+
+    assert propose_key_to_delete(keys, "AKIALEAKED", None, last_used) == keys[2]
