@@ -1,4 +1,4 @@
-"""The incident report: a view model built from the journal, rendered with jinja2."""
+"""The incident report: a view model of the journal and evidence bundle, rendered with jinja2."""
 
 from remediate.report.render import write_reports
 

@@ -1,0 +1,78 @@
+"""The state of each step of the playbook, as the journal last recorded it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from remediate.core.records import RecordType
+from remediate.engine.journal import Record
+
+# A step's state when it has not finished: never started, started and not finished
+# (running, interrupted or killed), failed, or put off until a later resume.
+OPEN = "open"
+STARTED = "started"
+FAILED = "failed"
+DEFERRED = "deferred"
+UNFINISHED = frozenset({OPEN, STARTED, FAILED})
+
+_LIFECYCLE = frozenset(
+    {
+        RecordType.STEP_STARTED,
+        RecordType.STEP_FINISHED,
+        RecordType.STEP_FAILED,
+        RecordType.STEP_DEFERRED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class PhaseView:
+    step_id: str
+    kind: str
+    title: str
+    status: (
+        str  # a finished step's status (ok, degraded, skipped), or open, started, failed, deferred
+    )
+    summary: str
+
+
+def build_phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
+    """List the playbook's steps, then any other step that ran (a rollback), in order.
+
+    The last lifecycle record of a step decides its state, so a step that
+    failed and then finished on a resume shows as finished.
+    """
+    steps = [
+        (str(step["id"]), str(step["kind"]), str(step["title"]))
+        for step in (opened.get("playbook") or {}).get("steps") or []
+    ]
+    known = {step_id for step_id, _, _ in steps}
+    for record in records:
+        if record.type == RecordType.STEP_STARTED and record.step and record.step not in known:
+            known.add(record.step)
+            steps.append((record.step, str(record.get("kind")), str(record.get("title"))))
+
+    latest: dict[str, Record] = {}
+    for record in records:
+        if record.type in _LIFECYCLE and record.step:
+            latest[record.step] = record
+    return [
+        _phase(step_id, kind, title, latest.get(step_id))
+        for step_id, kind, title in steps
+        if kind != "report"
+    ]
+
+
+def _phase(step_id: str, kind: str, title: str, record: Record | None) -> PhaseView:
+    if record is None:
+        return PhaseView(step_id, kind, title, OPEN, "not run yet")
+    if record.type == RecordType.STEP_FINISHED:
+        return PhaseView(
+            step_id, kind, title, str(record.get("status")), str(record.get("summary"))
+        )
+    if record.type == RecordType.STEP_FAILED:
+        return PhaseView(step_id, kind, title, FAILED, str(record.get("error")))
+    if record.type == RecordType.STEP_DEFERRED:
+        return PhaseView(step_id, kind, title, DEFERRED, str(record.get("summary")))
+    return PhaseView(step_id, kind, title, STARTED, f"started at {record.time}, not finished")
