@@ -1,4 +1,5 @@
-"""IAM: access keys, their owners and the policies that give a user SES rights."""
+"""IAM: access keys, their owners, the policies that give a user SES rights, and the account's
+users and roles as the persistence sweep lists and removes them."""
 
 from __future__ import annotations
 
@@ -82,6 +83,53 @@ class UserPolicies:
     groups: tuple[GroupPolicies, ...]
 
 
+@dataclass(frozen=True)
+class IamUser:
+    user_name: str
+    user_id: str
+    arn: str
+    create_date: datetime
+
+
+@dataclass(frozen=True)
+class IamRole:
+    """A role and its trust policy (AssumeRolePolicyDocument), decoded."""
+
+    role_name: str
+    arn: str
+    path: str
+    create_date: datetime
+    trust_policy: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoginProfile:
+    """A user's console password; IAM never returns the password itself."""
+
+    user_name: str
+    create_date: datetime
+
+
+@dataclass(frozen=True)
+class UserAttachments:
+    """The items IAM requires removed before DeleteUser succeeds.
+
+    `attached_policies` are ARNs, `mfa_devices` serial numbers, and
+    `signing_certificates` and `ssh_public_keys` their IDs. Service-specific
+    credentials (Git credentials for CodeCommit) are not listed: DeleteUser
+    fails with DeleteConflict while the user has one.
+    """
+
+    access_keys: tuple[AccessKey, ...]
+    login_profile: LoginProfile | None
+    inline_policies: tuple[str, ...]
+    attached_policies: tuple[str, ...]
+    groups: tuple[str, ...]
+    mfa_devices: tuple[str, ...] = ()
+    signing_certificates: tuple[str, ...] = ()
+    ssh_public_keys: tuple[str, ...] = ()
+
+
 class IamGateway:
     def __init__(self, clients: ClientFactory) -> None:
         self._clients = clients
@@ -163,10 +211,7 @@ class IamGateway:
         """Read the inline policies of a user or group (`kind` is "User" or "Group")."""
         argument = {f"{kind}Name": name}
         policies: list[InlinePolicy] = []
-        with aws_call("iam", f"List{kind}Policies", name):
-            pages = self._iam.get_paginator(f"list_{kind.lower()}_policies").paginate(**argument)
-            policy_names = [policy for page in pages for policy in page["PolicyNames"]]
-        for policy_name in policy_names:
+        for policy_name in self.list_inline_policy_names(kind, name):
             with aws_call("iam", f"Get{kind}Policy", f"{name}/{policy_name}"):
                 method = getattr(self._iam, f"get_{kind.lower()}_policy")
                 response = method(PolicyName=policy_name, **argument)
@@ -176,6 +221,26 @@ class IamGateway:
                 )
             )
         return tuple(policies)
+
+    def list_inline_policy_names(self, kind: str, name: str) -> tuple[str, ...]:
+        """List the names of the inline policies of a user, group or role (`kind`)."""
+        with aws_call("iam", f"List{kind}Policies", name):
+            pages = self._iam.get_paginator(f"list_{kind.lower()}_policies").paginate(
+                **{f"{kind}Name": name}
+            )
+            return tuple(policy for page in pages for policy in page["PolicyNames"])
+
+    def list_attached_policy_arns(self, kind: str, name: str) -> tuple[str, ...]:
+        """List the ARNs of the managed policies attached to a user, group or role."""
+        with aws_call("iam", f"ListAttached{kind}Policies", name):
+            paginator = self._iam.get_paginator(f"list_attached_{kind.lower()}_policies")
+            pages = paginator.paginate(**{f"{kind}Name": name})
+            return tuple(item["PolicyArn"] for page in pages for item in page["AttachedPolicies"])
+
+    def list_groups_for_user(self, user_name: str) -> tuple[str, ...]:
+        with aws_call("iam", "ListGroupsForUser", user_name):
+            pages = self._iam.get_paginator("list_groups_for_user").paginate(UserName=user_name)
+            return tuple(group["GroupName"] for page in pages for group in page["Groups"])
 
     def _attached_policies(self, kind: str, name: str) -> tuple[AttachedPolicy, ...]:
         argument = {f"{kind}Name": name}
@@ -248,6 +313,163 @@ class IamGateway:
         with aws_call("iam", "DeleteAccessKey", access_key_id):
             response = self._iam.delete_access_key(UserName=user_name, AccessKeyId=access_key_id)
         return CallReceipt(request_id=request_id_of(response))
+
+    def list_users(self) -> list[IamUser]:
+        with aws_call("iam", "ListUsers"):
+            pages = self._iam.get_paginator("list_users").paginate()
+            return [
+                IamUser(
+                    user_name=item["UserName"],
+                    user_id=item["UserId"],
+                    arn=item["Arn"],
+                    create_date=item["CreateDate"],
+                )
+                for page in pages
+                for item in page["Users"]
+            ]
+
+    def list_roles(self) -> list[IamRole]:
+        with aws_call("iam", "ListRoles"):
+            pages = self._iam.get_paginator("list_roles").paginate()
+            return [_role(item) for page in pages for item in page["Roles"]]
+
+    def get_role(self, role_name: str) -> IamRole | None:
+        """Return the role, or None when it does not exist."""
+        try:
+            with aws_call("iam", "GetRole", role_name):
+                response = self._iam.get_role(RoleName=role_name)
+        except AwsCallError as error:
+            if error.code == "NoSuchEntity":
+                return None
+            raise
+        return _role(response["Role"])
+
+    def get_login_profile(self, user_name: str) -> LoginProfile | None:
+        """Return the user's login profile, or None when the user has no console password."""
+        try:
+            with aws_call("iam", "GetLoginProfile", user_name):
+                response = self._iam.get_login_profile(UserName=user_name)
+        except AwsCallError as error:
+            if error.code == "NoSuchEntity":
+                return None
+            raise
+        profile = response["LoginProfile"]
+        return LoginProfile(user_name=profile["UserName"], create_date=profile["CreateDate"])
+
+    def list_user_attachments(self, user_name: str) -> UserAttachments:
+        """Read everything DeleteUser needs gone: keys, password, policies, groups, devices."""
+        with aws_call("iam", "ListMFADevices", user_name):
+            pages = self._iam.get_paginator("list_mfa_devices").paginate(UserName=user_name)
+            mfa_devices = tuple(
+                item["SerialNumber"] for page in pages for item in page["MFADevices"]
+            )
+        with aws_call("iam", "ListSigningCertificates", user_name):
+            pages = self._iam.get_paginator("list_signing_certificates").paginate(
+                UserName=user_name
+            )
+            certificates = tuple(
+                item["CertificateId"] for page in pages for item in page["Certificates"]
+            )
+        with aws_call("iam", "ListSSHPublicKeys", user_name):
+            pages = self._iam.get_paginator("list_ssh_public_keys").paginate(UserName=user_name)
+            ssh_keys = tuple(
+                item["SSHPublicKeyId"] for page in pages for item in page["SSHPublicKeys"]
+            )
+        return UserAttachments(
+            access_keys=tuple(self.list_access_keys(user_name)),
+            login_profile=self.get_login_profile(user_name),
+            inline_policies=self.list_inline_policy_names("User", user_name),
+            attached_policies=self.list_attached_policy_arns("User", user_name),
+            groups=self.list_groups_for_user(user_name),
+            mfa_devices=mfa_devices,
+            signing_certificates=certificates,
+            ssh_public_keys=ssh_keys,
+        )
+
+    def list_instance_profiles_for_role(self, role_name: str) -> tuple[str, ...]:
+        with aws_call("iam", "ListInstanceProfilesForRole", role_name):
+            paginator = self._iam.get_paginator("list_instance_profiles_for_role")
+            pages = paginator.paginate(RoleName=role_name)
+            return tuple(
+                item["InstanceProfileName"] for page in pages for item in page["InstanceProfiles"]
+            )
+
+    def delete_login_profile(self, user_name: str) -> CallReceipt:
+        with aws_call("iam", "DeleteLoginProfile", user_name):
+            response = self._iam.delete_login_profile(UserName=user_name)
+        return CallReceipt(request_id=request_id_of(response))
+
+    def detach_policy(self, kind: str, name: str, policy_arn: str) -> CallReceipt:
+        """Detach a managed policy from a user, group or role (`kind` "User", "Group", "Role")."""
+        method = getattr(self._iam, f"detach_{kind.lower()}_policy")
+        with aws_call("iam", f"Detach{kind}Policy", f"{name}/{policy_arn}"):
+            response = method(PolicyArn=policy_arn, **{f"{kind}Name": name})
+        return CallReceipt(request_id=request_id_of(response))
+
+    def delete_inline_policy(self, kind: str, name: str, policy_name: str) -> CallReceipt:
+        """Delete an inline policy of a user, group or role."""
+        method = getattr(self._iam, f"delete_{kind.lower()}_policy")
+        with aws_call("iam", f"Delete{kind}Policy", f"{name}/{policy_name}"):
+            response = method(PolicyName=policy_name, **{f"{kind}Name": name})
+        return CallReceipt(request_id=request_id_of(response))
+
+    def remove_user_from_group(self, group_name: str, user_name: str) -> CallReceipt:
+        with aws_call("iam", "RemoveUserFromGroup", f"{group_name}/{user_name}"):
+            response = self._iam.remove_user_from_group(GroupName=group_name, UserName=user_name)
+        return CallReceipt(request_id=request_id_of(response))
+
+    def deactivate_mfa_device(self, user_name: str, serial_number: str) -> CallReceipt:
+        with aws_call("iam", "DeactivateMFADevice", serial_number):
+            response = self._iam.deactivate_mfa_device(
+                UserName=user_name, SerialNumber=serial_number
+            )
+        return CallReceipt(request_id=request_id_of(response))
+
+    def delete_signing_certificate(self, user_name: str, certificate_id: str) -> CallReceipt:
+        with aws_call("iam", "DeleteSigningCertificate", certificate_id):
+            response = self._iam.delete_signing_certificate(
+                UserName=user_name, CertificateId=certificate_id
+            )
+        return CallReceipt(request_id=request_id_of(response))
+
+    def delete_ssh_public_key(self, user_name: str, key_id: str) -> CallReceipt:
+        with aws_call("iam", "DeleteSSHPublicKey", key_id):
+            response = self._iam.delete_ssh_public_key(UserName=user_name, SSHPublicKeyId=key_id)
+        return CallReceipt(request_id=request_id_of(response))
+
+    def delete_user(self, user_name: str) -> CallReceipt:
+        with aws_call("iam", "DeleteUser", user_name):
+            response = self._iam.delete_user(UserName=user_name)
+        return CallReceipt(request_id=request_id_of(response))
+
+    def update_assume_role_policy(self, role_name: str, document: dict[str, Any]) -> CallReceipt:
+        with aws_call("iam", "UpdateAssumeRolePolicy", role_name):
+            response = self._iam.update_assume_role_policy(
+                RoleName=role_name, PolicyDocument=json.dumps(document)
+            )
+        return CallReceipt(request_id=request_id_of(response))
+
+    def remove_role_from_instance_profile(self, profile_name: str, role_name: str) -> CallReceipt:
+        with aws_call("iam", "RemoveRoleFromInstanceProfile", f"{profile_name}/{role_name}"):
+            response = self._iam.remove_role_from_instance_profile(
+                InstanceProfileName=profile_name, RoleName=role_name
+            )
+        return CallReceipt(request_id=request_id_of(response))
+
+    def delete_role(self, role_name: str) -> CallReceipt:
+        with aws_call("iam", "DeleteRole", role_name):
+            response = self._iam.delete_role(RoleName=role_name)
+        return CallReceipt(request_id=request_id_of(response))
+
+
+def _role(item: dict[str, Any]) -> IamRole:
+    return IamRole(
+        role_name=item["RoleName"],
+        arn=item["Arn"],
+        path=item.get("Path", "/"),
+        create_date=item["CreateDate"],
+        trust_policy=_policy_document(item.get("AssumeRolePolicyDocument") or "{}"),
+    )
 
 
 def _known(value: str | None) -> str | None:

@@ -13,6 +13,7 @@ import yaml
 from remediate.core.errors import UsageError
 from remediate.core.resources import data_dir
 from remediate.engine.answers import AnswersFile
+from remediate.engine.preflight import PREFLIGHT_QUESTION
 from remediate.engine.registry import step_class
 from remediate.steps.base import StepSpec
 
@@ -140,7 +141,8 @@ def check_answers(answers: AnswersFile, playbook: Playbook) -> None:
     run would stop at that question, after the irreversible steps.
     """
     classes = [step_class(spec.kind) for spec in playbook.steps]
-    questions = {question for cls in classes for question in cls.questions}
+    # The engine asks one question of its own, when the permission preflight finds a gap.
+    questions = {question for cls in classes for question in cls.questions} | {PREFLIGHT_QUESTION}
     approvals = {approval for cls in classes for approval in cls.approvals}
     approval_questions = {question for cls in classes for question in cls.approval_questions}
     where = f"The answers file {answers.path}" if answers.path else "The answers"

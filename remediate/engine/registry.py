@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from remediate.steps.base import Step
+from remediate.steps.contain import ContainStep
 from remediate.steps.deactivate import DeactivateStep
 from remediate.steps.delete_old_key import DeleteOldKeyStep
+from remediate.steps.eradicate import EradicateStep
 from remediate.steps.find_consumers import FindConsumersStep
 from remediate.steps.identify import IdentifyStep
 from remediate.steps.investigate import InvestigateStep
@@ -20,12 +22,14 @@ STEP_KINDS: dict[str, type[Step]] = {
     for cls in (
         IdentifyStep,
         InvestigateStep,
+        ContainStep,
         RevokeSessionsStep,
         FindConsumersStep,
         RotateStep,
         UpdateConsumersStep,
         WatchStep,
         DeactivateStep,
+        EradicateStep,
         DeleteOldKeyStep,
         ReportStep,
         RollbackStep,

@@ -34,7 +34,8 @@ from moto.cloudtrail.responses import CloudTrailResponse
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import camelcase_to_underscores
-from moto.iam.models import iam_backends
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.iam.models import AWSManagedPolicy, iam_backends
 from moto.ses.models import ses_backends
 from moto.ses.responses import EmailResponse
 from moto.sesv2 import urls as sesv2_urls
@@ -686,6 +687,26 @@ def backdate_iam_user(account_id: str, user_name: str, created: datetime) -> Non
     user.create_date = naive_utc
     for access_key in user.access_keys:
         access_key.create_date = naive_utc
+
+
+def add_aws_managed_policies(account_id: str, names: Iterable[str]) -> None:
+    """Make AWS managed policies (AdministratorAccess, say) attachable in moto's IAM.
+
+    moto loads none of them unless configured to load all of them for every account
+    (MOTO_IAM_LOAD_MANAGED_POLICIES), which parses some 1,500 documents; a
+    scenario needs only the few it attaches. Raises KeyError for a name moto does
+    not ship.
+    """
+    wanted = list(dict.fromkeys(names))
+    if not wanted:
+        return
+    data = json.loads(aws_managed_policies_data)
+    backend = iam_backends[account_id]["aws"]
+    for name in wanted:
+        policy = AWSManagedPolicy.from_data(name, account_id, backend.region_name, data[name])
+        if policy.arn not in backend.managed_policies:
+            backend.aws_managed_policies.append(policy)
+            backend.managed_policies[policy.arn] = policy
 
 
 # --- installation -------------------------------------------------------------------------

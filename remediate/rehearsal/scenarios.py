@@ -7,6 +7,7 @@ scenario is a builder function and one entry in SCENARIOS.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,12 +44,25 @@ BOTO3_USER_AGENT = (
 
 @dataclass(frozen=True)
 class SmtpUserPlan:
-    """The IAM user whose access key leaked, created the way the SES console creates one."""
+    """The IAM user whose access key leaked, created the way the SES console creates one.
+
+    `attached_policy_arns` are managed policies the team attached to it later.
+    """
 
     user_name: str
     created: datetime
     policy_name: str = SES_CONSOLE_POLICY_NAME
     policy_document: Mapping[str, Any] = field(default_factory=lambda: SES_CONSOLE_POLICY_DOCUMENT)
+    attached_policy_arns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RolePlan:
+    """An IAM role of the team's, as it was before the attack."""
+
+    role_name: str
+    trust_policy: Mapping[str, Any]
+    description: str
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,8 @@ class AttackerCall:
 
     `api` is None for a call that only leaves a record, such as one AWS denied.
     `error_message` may name `{user_arn}` and `{account_id}`, which seeding fills in.
+    `with_key_of` names a user whose access key an earlier call of the attacker
+    created: the call is made, and recorded, with that key instead of the leaked one.
     """
 
     event_time: datetime
@@ -116,6 +132,7 @@ class AttackerCall:
     api: ApiCall | None = None
     error_code: str | None = None
     error_message: str | None = None
+    with_key_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +160,7 @@ class ScenarioPlan:
     team_regions: tuple[str, ...]
     attacker_source_ips: tuple[str, ...]
     parameters: tuple[ConsumerParametersPlan, ...] = ()
+    roles: tuple[RolePlan, ...] = ()
 
     @property
     def unused_regions(self) -> tuple[str, ...]:
@@ -421,6 +439,257 @@ def _default_plan(now: datetime) -> ScenarioPlan:
     )
 
 
+# The persistence scenario's places and names. 444455556666 is an account ID
+# the AWS documentation uses in examples, so that no real account is named.
+PERSISTENCE_SCENARIO = "persistence"
+IAM_RIGHTS_POLICY_ARN = "arn:aws:iam::aws:policy/IAMFullAccess"
+BACKDOOR_USER = "aws-support-ops"
+BACKDOOR_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
+PIPELINE_ROLE = "release-pipeline"
+OUTSIDE_ACCOUNT = "444455556666"
+PIPELINE_TRUST: Mapping[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "codebuild.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+BACKDOOR_TRUST: Mapping[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        *PIPELINE_TRUST["Statement"],
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OUTSIDE_ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+        },
+    ],
+}
+PERSISTENCE_SENDER = "notifications@account-review.example.org"
+SENDER_POLICY_NAME = "partner-sending"
+SENDER_POLICY: Mapping[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OUTSIDE_ACCOUNT}:root"},
+            "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+def _persistence_attacker_calls(
+    call: _CallFactory,
+    *,
+    leaked_user: str,
+    password: str,
+    scan: datetime,
+    persist: datetime,
+    prepare: datetime,
+) -> tuple[AttackerCall, ...]:
+    """Build the calls of the persistence story: validation, escalation, backdoors, a sender.
+
+    The leaked key creates the administrator user and its key. That key does the
+    rest, because the leaked user has no SES rights beyond sending.
+    """
+    backdoor = {"with_key_of": BACKDOOR_USER}
+    writes = {"read_only": False}
+    trust = json.dumps(BACKDOOR_TRUST)
+    policy = json.dumps(SENDER_POLICY)
+    return (
+        call(
+            scan,
+            "us-east-1",
+            STS_SOURCE,
+            "GetCallerIdentity",
+            source_ip=SCANNER_IP,
+            user_agent=TRUFFLEHOG_USER_AGENT,
+            api=ApiCall("sts", "get_caller_identity"),
+        ),
+        call(
+            persist,
+            "us-east-1",
+            STS_SOURCE,
+            "GetCallerIdentity",
+            api=ApiCall("sts", "get_caller_identity"),
+        ),
+        call(
+            persist + timedelta(seconds=8),
+            "us-east-1",
+            IAM_SOURCE,
+            "ListAttachedUserPolicies",
+            request_parameters={"userName": leaked_user},
+            api=ApiCall("iam", "list_attached_user_policies", {"UserName": leaked_user}),
+        ),
+        call(
+            persist + timedelta(seconds=15),
+            "us-east-1",
+            IAM_SOURCE,
+            "ListUsers",
+            api=ApiCall("iam", "list_users"),
+        ),
+        call(
+            persist + timedelta(seconds=44),
+            "us-east-1",
+            IAM_SOURCE,
+            "CreateUser",
+            request_parameters={"userName": BACKDOOR_USER},
+            api=ApiCall("iam", "create_user", {"UserName": BACKDOOR_USER}),
+            **writes,
+        ),
+        call(
+            persist + timedelta(seconds=51),
+            "us-east-1",
+            IAM_SOURCE,
+            "AttachUserPolicy",
+            request_parameters={"userName": BACKDOOR_USER, "policyArn": BACKDOOR_POLICY_ARN},
+            api=ApiCall(
+                "iam",
+                "attach_user_policy",
+                {"UserName": BACKDOOR_USER, "PolicyArn": BACKDOOR_POLICY_ARN},
+            ),
+            **writes,
+        ),
+        call(
+            persist + timedelta(seconds=58),
+            "us-east-1",
+            IAM_SOURCE,
+            "CreateLoginProfile",
+            # CloudTrail never logs the password itself.
+            request_parameters={"userName": BACKDOOR_USER, "passwordResetRequired": False},
+            api=ApiCall(
+                "iam",
+                "create_login_profile",
+                {"UserName": BACKDOOR_USER, "Password": password, "PasswordResetRequired": False},
+            ),
+            **writes,
+        ),
+        call(
+            persist + timedelta(minutes=1, seconds=6),
+            "us-east-1",
+            IAM_SOURCE,
+            "CreateAccessKey",
+            request_parameters={"userName": BACKDOOR_USER},
+            api=ApiCall("iam", "create_access_key", {"UserName": BACKDOOR_USER}),
+            **writes,
+        ),
+        call(
+            persist + timedelta(minutes=7, seconds=30),
+            "us-east-1",
+            IAM_SOURCE,
+            "UpdateAssumeRolePolicy",
+            request_parameters={"roleName": PIPELINE_ROLE, "policyDocument": trust},
+            api=ApiCall(
+                "iam",
+                "update_assume_role_policy",
+                {"RoleName": PIPELINE_ROLE, "PolicyDocument": trust},
+            ),
+            **writes,
+            **backdoor,
+        ),
+        call(
+            prepare,
+            TEAM_REGION,
+            SES_SOURCE,
+            "GetSendQuota",
+            api=ApiCall("ses", "get_send_quota"),
+            **backdoor,
+        ),
+        call(
+            prepare + timedelta(seconds=40),
+            TEAM_REGION,
+            SES_SOURCE,
+            "VerifyEmailIdentity",
+            request_parameters={"emailAddress": PERSISTENCE_SENDER},
+            api=ApiCall("ses", "verify_email_identity", {"EmailAddress": PERSISTENCE_SENDER}),
+            **writes,
+            **backdoor,
+        ),
+        call(
+            prepare + timedelta(minutes=2, seconds=3),
+            TEAM_REGION,
+            SES_SOURCE,
+            "CreateEmailIdentityPolicy",
+            request_parameters={
+                "emailIdentity": PERSISTENCE_SENDER,
+                "policyName": SENDER_POLICY_NAME,
+                "policy": policy,
+            },
+            api=ApiCall(
+                "sesv2",
+                "create_email_identity_policy",
+                {
+                    "EmailIdentity": PERSISTENCE_SENDER,
+                    "PolicyName": SENDER_POLICY_NAME,
+                    "Policy": policy,
+                },
+            ),
+            **writes,
+            **backdoor,
+        ),
+    )
+
+
+def _persistence_plan(now: datetime) -> ScenarioPlan:
+    now = now.astimezone(UTC).replace(microsecond=0)
+    rng = random.Random(PERSISTENCE_SCENARIO)
+
+    created = (now - timedelta(days=730)).replace(hour=14, minute=5, second=41)
+    smtp_user = SmtpUserPlan(
+        user_name=f"ses-smtp-user.{created:%Y%m%d-%H%M%S}",
+        created=created,
+        attached_policy_arns=(IAM_RIGHTS_POLICY_ARN,),
+    )
+    consumer = ConsumerSecretPlan(
+        secret_id="prod/mailer/smtp",
+        region=TEAM_REGION,
+        smtp_region=TEAM_REGION,
+        port=587,
+        from_address="no-reply@example.com",
+        description="SMTP credentials of the mailer service",
+    )
+    team_ses = SesRegionPlan(
+        region=TEAM_REGION,
+        production_access_enabled=True,
+        max_24_hour_send=50000.0,
+        max_send_rate=14.0,
+        verified_domains=("example.com",),
+    )
+    # A fake console password for the attacker's user; it is not a secret of anyone's.
+    password = f"Rehearsal-{rng.getrandbits(64):016x}!"
+    attacker_calls = _persistence_attacker_calls(
+        _CallFactory(rng),
+        leaked_user=smtp_user.user_name,
+        password=password,
+        scan=now - timedelta(days=2, hours=6, minutes=3, seconds=12),
+        persist=now - timedelta(days=1, hours=19, minutes=41, seconds=7),
+        prepare=now - timedelta(hours=20, minutes=14, seconds=50),
+    )
+    return ScenarioPlan(
+        now=now,
+        smtp_user=smtp_user,
+        consumer=consumer,
+        ses_regions=(team_ses,),
+        statistics={TEAM_REGION: steady_sending_points(rng, end=now)},
+        attacker_calls=attacker_calls,
+        attacker_sends=(),
+        team_regions=(TEAM_REGION,),
+        attacker_source_ips=(SCANNER_IP, ATTACKER_IP),
+        roles=(
+            RolePlan(
+                role_name=PIPELINE_ROLE,
+                trust_policy=PIPELINE_TRUST,
+                description="Deploys the mailer service from CodeBuild",
+            ),
+        ),
+    )
+
+
 SCENARIOS: Mapping[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
@@ -440,6 +709,21 @@ SCENARIOS: Mapping[str, Scenario] = {
                 "continues as before."
             ),
             build=_default_plan,
+        ),
+        Scenario(
+            name=PERSISTENCE_SCENARIO,
+            title="SMTP key with IAM rights, used to leave an administrator user and backdoors",
+            story=(
+                "The mailer service in eu-west-1 sends through SES SMTP with credentials of an "
+                "IAM user that a deploy script once used as well, so the user still has "
+                "IAMFullAccess. The access key leaked. Two days ago a TruffleHog scan validated "
+                f"it. The next day someone used it to create the user {BACKDOOR_USER} with "
+                "AdministratorAccess, a console password and an access key. With that key they "
+                f"let the account {OUTSIDE_ACCOUNT} assume the team's role {PIPELINE_ROLE}, "
+                f"and yesterday they verified the sender {PERSISTENCE_SENDER} in eu-west-1 and "
+                "allowed that account to send as it."
+            ),
+            build=_persistence_plan,
         ),
     )
 }

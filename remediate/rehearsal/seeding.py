@@ -30,6 +30,7 @@ from remediate.rehearsal.scenarios import (
     AttackerSend,
     ConsumerParametersPlan,
     ConsumerSecretPlan,
+    RolePlan,
     Scenario,
     ScenarioPlan,
     SesRegionPlan,
@@ -50,6 +51,8 @@ FAKE_SECRET_ACCESS_KEY = "testing"
 # boto3 would follow these to a real endpoint or a real profile, which a rehearsal must never use.
 _ENVIRONMENT_TO_CLEAR = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL")
 _ENDPOINT_PREFIX = "AWS_ENDPOINT_URL_"
+
+AWS_MANAGED_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
 
 _CLIENT_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"})
 
@@ -169,6 +172,7 @@ def seed_scenario(
     """
     target = _AwsTarget(endpoint_url)
     account_id = target.setup_client("sts", RESPONDER_REGION).get_caller_identity()["Account"]
+    moto_fills.add_aws_managed_policies(account_id, _aws_managed_policies(plan))
     leaked = _create_smtp_user(plan.smtp_user, target)
     moto_fills.backdate_iam_user(account_id, leaked.user_name, plan.smtp_user.created)
 
@@ -179,6 +183,8 @@ def seed_scenario(
     _create_consumer_secret(plan.consumer, leaked, target)
     for parameters in plan.parameters:
         _create_consumer_parameters(parameters, leaked, target)
+    for role in plan.roles:
+        _create_role(role, target)
 
     attacker = _Attacker(account_id, leaked, target)
     for call in sorted(plan.attacker_calls, key=lambda item: item.event_time):
@@ -202,6 +208,23 @@ def seed_scenario(
     )
 
 
+def _aws_managed_policies(plan: ScenarioPlan) -> list[str]:
+    """Name the AWS managed policies that the scenario and its attacker attach."""
+    arns = [
+        *plan.smtp_user.attached_policy_arns,
+        *(
+            str(call.api.parameters.get("PolicyArn", ""))
+            for call in plan.attacker_calls
+            if call.api
+        ),
+    ]
+    return [
+        arn.removeprefix(AWS_MANAGED_POLICY_PREFIX)
+        for arn in arns
+        if arn.startswith(AWS_MANAGED_POLICY_PREFIX)
+    ]
+
+
 def _create_smtp_user(plan: SmtpUserPlan, target: _AwsTarget) -> _LeakedKey:
     iam = target.setup_client("iam", RESPONDER_REGION)
     user = iam.create_user(UserName=plan.user_name)["User"]
@@ -210,6 +233,8 @@ def _create_smtp_user(plan: SmtpUserPlan, target: _AwsTarget) -> _LeakedKey:
         PolicyName=plan.policy_name,
         PolicyDocument=json.dumps(plan.policy_document),
     )
+    for policy_arn in plan.attached_policy_arns:
+        iam.attach_user_policy(UserName=plan.user_name, PolicyArn=policy_arn)
     key = iam.create_access_key(UserName=plan.user_name)["AccessKey"]
     return _LeakedKey(
         user_name=plan.user_name,
@@ -217,6 +242,14 @@ def _create_smtp_user(plan: SmtpUserPlan, target: _AwsTarget) -> _LeakedKey:
         user_arn=user["Arn"],
         access_key_id=key["AccessKeyId"],
         secret_access_key=SecretValue(key["SecretAccessKey"]),
+    )
+
+
+def _create_role(plan: RolePlan, target: _AwsTarget) -> None:
+    target.setup_client("iam", RESPONDER_REGION).create_role(
+        RoleName=plan.role_name,
+        AssumeRolePolicyDocument=json.dumps(plan.trust_policy),
+        Description=plan.description,
     )
 
 
@@ -266,23 +299,58 @@ def _create_consumer_parameters(
 
 
 class _Attacker:
-    """Attacker simulation: calls made with the leaked key, and the CloudTrail record of each."""
+    """Attacker simulation: calls made with the leaked key, and the CloudTrail record of each.
+
+    An access key the attacker creates for another user is kept, so that later
+    calls can be made, and recorded, with it.
+    """
 
     def __init__(self, account_id: str, leaked: _LeakedKey, target: _AwsTarget) -> None:
         self._account_id = account_id
         self._leaked = leaked
         self._target = target
+        self._created_keys: dict[str, _LeakedKey] = {}
+
+    def _key(self, call: AttackerCall) -> _LeakedKey:
+        return self._created_keys[call.with_key_of] if call.with_key_of else self._leaked
+
+    def perform(self, call: AttackerCall) -> None:
+        response: dict[str, Any] | None = None
+        if call.api is not None:
+            key = self._key(call)
+            client = self._target.client(
+                call.api.service,
+                call.region,
+                key.access_key_id,
+                key.secret_access_key.reveal(),
+            )
+            response = getattr(client, call.api.method)(**call.api.parameters)
+        moto_fills.record_cloudtrail_event(
+            self._account_id, self._record(call, _response_elements(call, response))
+        )
+        if call.event_name == "CreateUser" and response is not None:
+            moto_fills.backdate_iam_user(
+                self._account_id, response["User"]["UserName"], call.event_time
+            )
+        if call.event_name == "CreateAccessKey" and response is not None:
+            self._keep_key(response["AccessKey"])
+
+    def _keep_key(self, created: Mapping[str, Any]) -> None:
+        user = self._target.setup_client("iam", RESPONDER_REGION).get_user(
+            UserName=created["UserName"]
+        )["User"]
+        self._created_keys[created["UserName"]] = _LeakedKey(
+            user_name=created["UserName"],
+            user_id=user["UserId"],
+            user_arn=user["Arn"],
+            access_key_id=created["AccessKeyId"],
+            secret_access_key=SecretValue(created["SecretAccessKey"]),
+        )
 
     def _client(self, service: str, region: str) -> Any:
         return self._target.client(
             service, region, self._leaked.access_key_id, self._leaked.secret_access_key.reveal()
         )
-
-    def perform(self, call: AttackerCall) -> None:
-        if call.api is not None:
-            method = getattr(self._client(call.api.service, call.region), call.api.method)
-            method(**call.api.parameters)
-        moto_fills.record_cloudtrail_event(self._account_id, self._record(call))
 
     def send(self, message: AttackerSend) -> None:
         ses = self._client("ses", message.region)
@@ -304,17 +372,20 @@ class _Attacker:
             },
         )
 
-    def _record(self, call: AttackerCall) -> dict[str, Any]:
+    def _record(
+        self, call: AttackerCall, response_elements: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Build the record as CloudTrail writes it for a call by an IAM user's access key."""
+        key = self._key(call)
         record: dict[str, Any] = {
             "eventVersion": "1.09",
             "userIdentity": {
                 "type": "IAMUser",
-                "principalId": self._leaked.user_id,
-                "arn": self._leaked.user_arn,
+                "principalId": key.user_id,
+                "arn": key.user_arn,
                 "accountId": self._account_id,
-                "accessKeyId": self._leaked.access_key_id,
-                "userName": self._leaked.user_name,
+                "accessKeyId": key.access_key_id,
+                "userName": key.user_name,
             },
             "eventTime": format_timestamp(call.event_time),
             "eventSource": call.event_source,
@@ -326,12 +397,12 @@ class _Attacker:
         if call.error_code is not None:
             record["errorCode"] = call.error_code
             record["errorMessage"] = (call.error_message or "").format(
-                user_arn=self._leaked.user_arn, account_id=self._account_id
+                user_arn=key.user_arn, account_id=self._account_id
             )
         record.update(
             {
                 "requestParameters": _json_safe(call.request_parameters),
-                "responseElements": None,
+                "responseElements": response_elements,
                 "requestID": call.request_id,
                 "eventID": call.event_id,
                 "readOnly": call.read_only,
@@ -347,6 +418,54 @@ class _Attacker:
             }
         )
         return record
+
+
+def _response_elements(
+    call: AttackerCall, response: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """Build responseElements as CloudTrail logs them for the calls that create IAM entities.
+
+    CloudTrail writes IAM dates as `Dec 3, 2026 7:18:52 AM` and never logs a
+    secret access key or a password. Every other call of the scenarios logs none.
+    """
+    if response is None:
+        return None
+    if call.event_name == "CreateUser":
+        user = response["User"]
+        return {
+            "user": {
+                "path": user["Path"],
+                "userName": user["UserName"],
+                "userId": user["UserId"],
+                "arn": user["Arn"],
+                "createDate": _cloudtrail_iam_date(call.event_time),
+            }
+        }
+    if call.event_name == "CreateAccessKey":
+        key = response["AccessKey"]
+        return {
+            "accessKey": {
+                "userName": key["UserName"],
+                "accessKeyId": key["AccessKeyId"],
+                "status": key["Status"],
+                "createDate": _cloudtrail_iam_date(call.event_time),
+            }
+        }
+    if call.event_name == "CreateLoginProfile":
+        profile = response["LoginProfile"]
+        return {
+            "loginProfile": {
+                "userName": profile["UserName"],
+                "createDate": _cloudtrail_iam_date(call.event_time),
+                "passwordResetRequired": bool(profile.get("PasswordResetRequired", False)),
+            }
+        }
+    return None
+
+
+def _cloudtrail_iam_date(moment: datetime) -> str:
+    hour = moment.hour % 12 or 12
+    return f"{moment:%b} {moment.day}, {moment.year} {hour}:{moment:%M:%S %p}"
 
 
 def _api_host(call: AttackerCall) -> str:

@@ -18,6 +18,10 @@ from remediate.core.errors import ExitCode
 from tests.helpers import SELECT_EVERY_CHOICE, USE_DEFAULT, ScriptedPrompter
 
 ACCOUNT = "123456789012"
+# The question that asks to delete the sender identity the default scenario's attacker verified.
+ATTACKER_IDENTITY_QUESTION = (
+    "eradicate.remove.ses-identity.ap-southeast-2.billing@notice-center.example.net"
+)
 
 
 @pytest.fixture
@@ -69,16 +73,20 @@ def test_rehearse_yes_completes(tmp_path: Path, kept_moto: None) -> None:
     assert len(incidents) == 1
     assert f"Incident directory: incidents/{incidents[0].name}" in output
     for heading in (
-        "[1/10] Identify the key, its account and its owner",
-        "[2/10] Investigate what the key did (CloudTrail, SES sending)",
-        "[3/10] Revoke the sessions of a temporary key's issuer (temporary keys only)",
-        "[4/10] Find the consumers that hold the key",
-        "[5/10] Create the replacement key and stage it in every consumer",
-        "[6/10] Switch every consumer to the new credential and read it back",
-        "[7/10] Watch the cut-over (last use of the old and the new key)",
-        "[8/10] Deactivate the leaked key",
-        "[9/10] Delete the old key after the watch window (on a later resume)",
-        "[10/10] Write the incident report",
+        "[1/14] Identify the key, its account and its owner",
+        "[2/14] Investigate what the key did (CloudTrail, SES sending)",
+        "[3/14] Apply emergency brakes, if the verdict calls for them",
+        "[4/14] Revoke the sessions of a temporary key's issuer (temporary keys only)",
+        "[5/14] Find the consumers that hold the key",
+        "[6/14] Create the replacement key and stage it in every consumer",
+        "[7/14] Switch every consumer to the new credential and read it back",
+        "[8/14] Lift the sending deny now that the consumers use the new key",
+        "[9/14] Watch the cut-over (last use of the old and the new key)",
+        "[10/14] Deactivate the leaked key",
+        "[11/14] Find and remove what the attacker left behind",
+        "[12/14] Re-enable SES sending in the regions this incident paused",
+        "[13/14] Delete the old key after the watch window (on a later resume)",
+        "[14/14] Write the incident report",
     ):
         assert heading in output
     report = (incidents[0] / "report.md").read_text()
@@ -110,7 +118,6 @@ def test_rehearsal_switches_both_consumers(tmp_path: Path, kept_moto: None) -> N
 def test_rehearsal_writes_no_secret_anywhere(tmp_path: Path, kept_moto: None) -> None:
     code, output, cwd = run_rehearsal(tmp_path)
     assert code == ExitCode.OK, output
-
     secrets = every_secret_in_moto()
     # The leaked key, the new key, and the consumer's SMTP password at least.
     assert len(secrets) >= 2 * (2 + len(smtp_regions()))
@@ -122,7 +129,9 @@ def test_rehearsal_writes_no_secret_anywhere(tmp_path: Path, kept_moto: None) ->
             )
     assert "debug.log" in artifacts
     assert any(name.endswith("journal.jsonl") for name in artifacts)
-    assert any(name.endswith("report.md") for name in artifacts)
+    # The rehearsal writes the report in all three formats.
+    for report in ("report.md", "report.html", "report.json"):
+        assert any(name.endswith(report) for name in artifacts), report
     for name, text in artifacts.items():
         for secret in secrets:
             assert secret not in text, f"a secret reached {name}"
@@ -140,11 +149,14 @@ def test_rehearse_interactive_asks_in_order(
 ) -> None:
     prompter = ScriptedPrompter(
         {
+            "contain.actions": [],
             "consumers.secrets": "",
             "consumers.select": SELECT_EVERY_CHOICE,
             "rotate.escrow": USE_DEFAULT,
             "watch.minutes": USE_DEFAULT,
             "deactivate.confirm": True,
+            "eradicate.select": [],
+            ATTACKER_IDENTITY_QUESTION: True,
         }
     )
     monkeypatch.chdir(tmp_path)
@@ -155,11 +167,14 @@ def test_rehearse_interactive_asks_in_order(
 
     assert result.exit_code == ExitCode.OK, result.output
     assert prompter.asked == [
+        "contain.actions",
         "consumers.secrets",
         "consumers.select",
         "rotate.escrow",
         "watch.minutes",
         "deactivate.confirm",
+        "eradicate.select",
+        ATTACKER_IDENTITY_QUESTION,
     ]
     assert "is now Inactive." in result.output
 
@@ -169,11 +184,14 @@ def test_rehearse_interactive_decline_keeps_key(
 ) -> None:
     prompter = ScriptedPrompter(
         {
+            "contain.actions": [],
             "consumers.secrets": "",
             "consumers.select": SELECT_EVERY_CHOICE,
             "rotate.escrow": USE_DEFAULT,
             "watch.minutes": USE_DEFAULT,
             "deactivate.confirm": False,
+            "eradicate.select": [],
+            ATTACKER_IDENTITY_QUESTION: False,
         }
     )
     monkeypatch.chdir(tmp_path)

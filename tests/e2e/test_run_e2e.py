@@ -89,7 +89,9 @@ def key_statuses(server: MotoServer) -> dict[str, str]:
 
 def write_answers(tmp_path: Path) -> Path:
     path = tmp_path / "answers.yaml"
-    path.write_text("version: 1\napprove:\n  - deactivate-old-key\n")
+    # The default scenario's attacker verified a sender identity: the eradicate step asks to
+    # delete it.
+    path.write_text("version: 1\napprove:\n  - deactivate-old-key\n  - delete-ses-identity\n")
     return path
 
 
@@ -201,3 +203,5 @@ def test_run_with_fills_finds_attacker_events(rehearsal_server: MotoServer, tmp_
     }
     assert statuses[facts["leaked_access_key_id"]] == "Inactive"
     assert sorted(statuses.values()) == ["Active", "Inactive"]
+    identities = rehearsal_server.client("sesv2", "ap-southeast-2").list_email_identities()
+    assert identities["EmailIdentities"] == []

@@ -74,12 +74,16 @@ def test_dry_run_makes_no_mutating_call(
     assert statuses == [
         "ok",  # identify
         "ok",  # investigate
+        "skipped",  # contain: the verdict calls for no brake
         "skipped",  # revoke-sessions: not a temporary key
         "ok",  # find-consumers
         "skipped",  # rotate: planned only
         "skipped",  # update-consumers: planned only
+        "skipped",  # lift-sending-deny: planned only
         "skipped",  # watch: nothing to watch in a dry run
         "skipped",  # deactivate: planned only
+        "skipped",  # eradicate: planned only, after its read-only sweep
+        "skipped",  # lift-sending-pause: planned only
         "skipped",  # delete-old-key: planned only
         "skipped",  # report: a dry run writes none
     ]

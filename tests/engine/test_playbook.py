@@ -26,16 +26,20 @@ def test_default_playbook_steps() -> None:
     assert [step.id for step in playbook.steps] == [
         "identify",
         "investigate",
+        "contain",
         "revoke-sessions",
         "find-consumers",
         "rotate",
         "update-consumers",
+        "lift-sending-deny",
         "watch",
         "deactivate",
+        "eradicate",
+        "lift-sending-pause",
         "delete-old-key",
         "report",
     ]
-    assert playbook.steps[7].answers == ("deactivate.confirm",)
+    assert playbook.steps[9].answers == ("deactivate.confirm",)
 
 
 def test_playbook_by_path(tmp_path: Path) -> None:

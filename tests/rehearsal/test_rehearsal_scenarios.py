@@ -21,7 +21,7 @@ NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
 
 
 def test_scenarios_listed_by_name() -> None:
-    assert [scenario.name for scenario in list_scenarios()] == ["default"]
+    assert [scenario.name for scenario in list_scenarios()] == ["default", "persistence"]
 
 
 def test_unknown_scenario_lists_known_ones() -> None:
@@ -31,7 +31,9 @@ def test_unknown_scenario_lists_known_ones() -> None:
     assert caught.value.exit_code == ExitCode.USAGE_ERROR
     assert caught.value.message == (
         "There is no rehearsal scenario named 'ransomware'. Known scenarios:\n"
-        "  default: SMTP key found by a scanner, used to send phishing from an unused region"
+        "  default: SMTP key found by a scanner, used to send phishing from an unused region\n"
+        "  persistence: SMTP key with IAM rights, used to leave an administrator user and "
+        "backdoors"
     )
     assert caught.value.next_step == "remediate rehearse --scenario default"
 
