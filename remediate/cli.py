@@ -395,17 +395,31 @@ def investigate(
 @click.option(
     "--format",
     "formats",
-    type=click.Choice(["md", "json"]),
+    type=click.Choice(["md", "html", "json"]),
     multiple=True,
-    help="Report format; repeatable (default: md).",
+    help="Report format: md (Markdown), html (one self-contained page) or json (for SIEM "
+    "and ticket systems); repeatable (default: md).",
 )
 @handle_errors
 def report(incident_dir: Path, formats: tuple[str, ...]) -> None:
-    """Write the incident report from the journal, at any point of an incident."""
+    """Write the incident report from the journal and the evidence bundle, at any point.
+
+    Each format is written beside the journal as report.md, report.html or report.json.
+    """
     from remediate.report import write_reports
 
     for path in write_reports(incident_dir, formats or ("md",)):
         click.echo(str(path))
+
+
+@cli.command("log")
+@click.argument("incident_dir", type=click.Path(file_okay=False, path_type=Path))
+@handle_errors
+def log_command(incident_dir: Path) -> None:
+    """Print the incident's journal as a timeline: who did what and when, with request IDs."""
+    from remediate.engine.audit import show_log
+
+    show_log(incident_dir, _console())
 
 
 @cli.command("smtp-password")
@@ -561,7 +575,7 @@ def _policy(answers_path: Path | None, assume_yes: bool, *, approve_all: bool) -
 def _report_writer() -> Callable[[Path], list[Path]]:
     from remediate.report import write_reports
 
-    return lambda path: write_reports(path, ("md",))
+    return lambda path: write_reports(path, ("md", "html", "json"))
 
 
 def _finish(console: Console, outcome: Any) -> None:

@@ -16,6 +16,8 @@ class RecordType:
     ANSWER = "answer"
     AWS_INTENT = "aws.intent"
     AWS_RESULT = "aws.result"
+    # Every AWS call of a step (reads too), with its HTTP status and request ID.
+    AWS_CALLS = "aws.calls"
     EVENTS = "evidence.events"
     SENDING = "evidence.sending"
     FINDING = "finding"
@@ -26,3 +28,4 @@ class RecordType:
     REPORT_WRITTEN = "report.written"
     EVIDENCE_FILE = "evidence.file"
     EVIDENCE_SEALED = "evidence.sealed"
+    PREFLIGHT = "preflight"

@@ -232,14 +232,24 @@ def _parse_line(path: Path, number: int, raw: bytes) -> Record:
             next_step="restore journal.jsonl from a backup, or start a new incident with "
             "`remediate run`",
         ) from error
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
-        found = data.get("schema") if isinstance(data, dict) else None
+    not_a_record = IncidentDirError(
+        f"Line {number} of the journal {path} is not a journal record (an object with an "
+        f"integer seq, a time and a type); {trusted}. remediate does not act on a damaged "
+        "journal.",
+        next_step="restore journal.jsonl from a backup, or start a new incident with "
+        "`remediate run`",
+    )
+    if not isinstance(data, dict):
+        raise not_a_record
+    if data.get("schema") != SCHEMA_VERSION:
         raise IncidentDirError(
-            f"Line {number} of the journal {path} has schema version {found!r}; this remediate "
-            f"reads version {SCHEMA_VERSION}; {trusted}.",
+            f"Line {number} of the journal {path} has schema version {data.get('schema')!r}; "
+            f"this remediate reads version {SCHEMA_VERSION}; {trusted}.",
             next_step="use the remediate version that wrote the journal",
         )
+    if not isinstance(data.get("seq"), int) or not all(
+        isinstance(data.get(name), str) for name in ("time", "type")
+    ):
+        raise not_a_record
     fields = {k: v for k, v in data.items() if k not in {"schema", "seq", "time", "type"}}
-    return Record(
-        seq=int(data["seq"]), time=str(data["time"]), type=str(data["type"]), fields=fields
-    )
+    return Record(seq=data["seq"], time=data["time"], type=data["type"], fields=fields)

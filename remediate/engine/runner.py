@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from remediate import __version__
 from remediate.aws.gateways import AwsGateways, refuse_leaked_credentials
 from remediate.core.errors import (
+    IncidentDirError,
     InputRequiredError,
     InterruptedRun,
     RemediateError,
@@ -34,6 +36,7 @@ from remediate.engine.incident import (
 )
 from remediate.engine.journal import Journal, RecordType
 from remediate.engine.playbook import Playbook, check_answers, load_playbook
+from remediate.engine.preflight import preflight_due, run_preflight
 from remediate.engine.registry import step_class
 from remediate.steps.base import Plan, StepResult, StepSpec, StepStatus
 
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 
 RUN = "run"
 REHEARSE = "rehearse"
+# The step name of records that belong to no step: opening or reopening the incident.
+INCIDENT_STEP = "incident"
 
 
 @dataclass
@@ -101,71 +106,87 @@ def start_incident(request: IncidentRequest) -> RunOutcome:
     operator = gateways.sts.get_caller_identity()
     endpoint = str(gateways.clients.client("sts").meta.endpoint_url)
 
-    incident: IncidentDir | None = None
-    if request.dry_run:
-        journal = Journal.in_memory(request.clock)
-    else:
-        if request.mode == RUN:
-            base = request.incident_dir.parent if request.incident_dir else DEFAULT_BASE
-            for earlier in unfinished_incidents(base, request.access_key_id):
-                request.console.warning(
-                    f"An earlier incident for {request.access_key_id} did not finish: {earlier}. "
-                    f"To continue it instead, stop here and run `remediate resume {earlier}`."
+    with ExitStack() as held:
+        incident: IncidentDir | None = None
+        if request.dry_run:
+            journal = Journal.in_memory(request.clock)
+        else:
+            if request.mode == RUN:
+                base = request.incident_dir.parent if request.incident_dir else DEFAULT_BASE
+                for earlier in unfinished_incidents(base, request.access_key_id):
+                    request.console.warning(
+                        f"An earlier incident for {request.access_key_id} did not finish: "
+                        f"{earlier}. To continue it instead, stop here and run "
+                        f"`remediate resume {earlier}`."
+                    )
+            incident = create_incident_dir(
+                request.incident_dir, incident_id, rehearsal=request.mode == REHEARSE
+            )
+            # Locked before the first journal line, so that two runs given the same
+            # new --incident-dir at once never write one journal.
+            held.enter_context(hold_lock(incident))
+            if incident.journal_path.exists():
+                raise IncidentDirError(
+                    f"Another remediate run started an incident in {incident.path} a moment ago.",
+                    next_step="pass another --incident-dir",
                 )
-        incident = create_incident_dir(
-            request.incident_dir, incident_id, rehearsal=request.mode == REHEARSE
-        )
-        journal = Journal.open(incident.path, request.clock)
-        request.console.info(f"Incident directory: {incident.path}")
-        request.policy.resume_hint = _continue_command(request.mode, incident)
+            journal = Journal.open(incident.path, request.clock)
+            request.console.info(f"Incident directory: {incident.path}")
+            request.policy.resume_hint = _continue_command(request.mode, incident)
 
-    journal.append(
-        RecordType.INCIDENT_OPENED,
-        incident_id=incident_id,
-        access_key_id=request.access_key_id,
-        mode=request.mode,
-        dry_run=request.dry_run,
-        scenario=request.scenario,
-        playbook={
-            "name": playbook.name,
-            "title": playbook.title,
-            "path": str(playbook.path.resolve()),
-            "sha256": playbook.sha256,
-            "steps": [{"id": s.id, "kind": s.kind, "title": s.title} for s in playbook.steps],
-        },
-        regions=list(request.regions),
-        operator={"arn": operator.arn, "account": operator.account, "user_id": operator.user_id},
-        profile=request.profile,
-        region=request.region or gateways.default_region,
-        endpoint=endpoint,
-        answers_file=str(request.answers_path.resolve()) if request.answers_path else None,
-        consumers_file=str(request.consumers_path.resolve()) if request.consumers_path else None,
-        declared_consumers=list(declared),
-        assume_yes=request.policy.assume_yes,
-        tool_version=__version__,
-    )
-    context = RunContext(
-        incident=incident,
-        incident_id=incident_id,
-        journal=journal,
-        gateways=gateways,
-        console=request.console,
-        policy=request.policy,
-        access_key_id=request.access_key_id,
-        regions=request.regions,
-        dry_run=request.dry_run,
-        clock=request.clock,
-        sleep=request.sleep,
-        report_writer=request.report_writer,
-        continue_command=_continue_command(request.mode, incident) if incident else None,
-        declared_consumers=declared,
-        simulated=request.mode == REHEARSE or _is_simulated(endpoint),
-    )
-    if incident is None:
-        outcome = run_playbook(playbook, context)
-        _show_approvals(playbook, request.policy, request.console)
-        return outcome
-    with hold_lock(incident):
+        journal.append(
+            RecordType.INCIDENT_OPENED,
+            incident_id=incident_id,
+            access_key_id=request.access_key_id,
+            mode=request.mode,
+            dry_run=request.dry_run,
+            scenario=request.scenario,
+            playbook={
+                "name": playbook.name,
+                "title": playbook.title,
+                "path": str(playbook.path.resolve()),
+                "sha256": playbook.sha256,
+                "steps": [{"id": s.id, "kind": s.kind, "title": s.title} for s in playbook.steps],
+            },
+            regions=list(request.regions),
+            operator={
+                "arn": operator.arn,
+                "account": operator.account,
+                "user_id": operator.user_id,
+            },
+            profile=request.profile,
+            region=request.region or gateways.default_region,
+            endpoint=endpoint,
+            answers_file=str(request.answers_path.resolve()) if request.answers_path else None,
+            consumers_file=str(request.consumers_path.resolve())
+            if request.consumers_path
+            else None,
+            declared_consumers=list(declared),
+            assume_yes=request.policy.assume_yes,
+            tool_version=__version__,
+        )
+        journal_calls(journal, gateways, INCIDENT_STEP)
+        context = RunContext(
+            incident=incident,
+            incident_id=incident_id,
+            journal=journal,
+            gateways=gateways,
+            console=request.console,
+            policy=request.policy,
+            access_key_id=request.access_key_id,
+            regions=request.regions,
+            dry_run=request.dry_run,
+            clock=request.clock,
+            sleep=request.sleep,
+            report_writer=request.report_writer,
+            continue_command=_continue_command(request.mode, incident) if incident else None,
+            declared_consumers=declared,
+            simulated=request.mode == REHEARSE or _is_simulated(endpoint),
+        )
+        if incident is None:
+            outcome = run_playbook(playbook, context)
+            _show_approvals(playbook, request.policy, request.console)
+            return outcome
         return _run_keeping_report(playbook, context)
 
 
@@ -216,25 +237,40 @@ def resume_incident(
     `answers_path` when given, else by the answers file and --yes of the original
     run (the file is read again, so an edit takes effect), else at a prompt.
     """
-    reopened = _reopen(
-        path,
-        session_factory=session_factory,
-        console=console,
-        prompter=prompter,
-        report_writer=report_writer,
-        answers_path=answers_path,
-        assume_yes=assume_yes,
-        clock=clock,
-        sleep=sleep,
-    )
-    context = reopened.context
-    assert context.incident is not None
-    if context.policy.answers is not None:
-        check_answers(context.policy.answers, reopened.playbook)
-    with hold_lock(context.incident):
+    incident = open_incident_dir(path)
+    # The lock comes first, because reopening the journal may repair it (a last
+    # line cut short is set aside). Ctrl-C before the first step (while AWS is
+    # read again, say) still leaves an incident that an earlier run changed, so
+    # the operator is told how to go on.
+    with hold_lock(incident), _resumable(_continue_command(RUN, incident)):
+        reopened = _reopen(
+            path,
+            session_factory=session_factory,
+            console=console,
+            prompter=prompter,
+            report_writer=report_writer,
+            answers_path=answers_path,
+            assume_yes=assume_yes,
+            clock=clock,
+            sleep=sleep,
+        )
+        context = reopened.context
+        if context.policy.answers is not None:
+            check_answers(context.policy.answers, reopened.playbook)
         reopened.record("resume")
-        console.info(f"Resuming incident {context.incident_id} from {context.incident.path}")
+        console.info(f"Resuming incident {context.incident_id} from {incident.path}")
         return _run_keeping_report(reopened.playbook, context)
+
+
+@contextmanager
+def _resumable(command: str) -> Iterator[None]:
+    """Turn Ctrl-C into InterruptedRun, whose message names the command that continues."""
+    try:
+        yield
+    except InterruptedRun:
+        raise
+    except KeyboardInterrupt:
+        raise InterruptedRun(command) from None
 
 
 @dataclass
@@ -244,13 +280,14 @@ class _Reopened:
     operator: dict[str, str]
 
     def record(self, action: str) -> None:
-        """Journal who reopened the incident, and for what."""
+        """Journal who reopened the incident and for what, then the calls made to find out."""
         self.context.journal.append(
             RecordType.INCIDENT_RESUMED,
             action=action,
             operator=self.operator,
             tool_version=__version__,
         )
+        journal_calls(self.context.journal, self.context.aws, INCIDENT_STEP)
 
 
 def _reopen(
@@ -322,23 +359,23 @@ def rollback_incident(
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunOutcome:
     """Reactivate the old key and restore each consumer, journaled in the incident."""
-    reopened = _reopen(
-        path,
-        session_factory=session_factory,
-        console=console,
-        prompter=prompter,
-        report_writer=report_writer,
-        answers_path=answers_path,
-        assume_yes=assume_yes,
-        clock=clock,
-        sleep=sleep,
-    )
-    context = reopened.context
-    assert context.incident is not None
-    spec = StepSpec(
-        id=f"rollback-{len(context.journal.records)}", kind="rollback", title="Roll back"
-    )
-    with hold_lock(context.incident):
+    incident = open_incident_dir(path)
+    with hold_lock(incident):
+        reopened = _reopen(
+            path,
+            session_factory=session_factory,
+            console=console,
+            prompter=prompter,
+            report_writer=report_writer,
+            answers_path=answers_path,
+            assume_yes=assume_yes,
+            clock=clock,
+            sleep=sleep,
+        )
+        context = reopened.context
+        spec = StepSpec(
+            id=f"rollback-{len(context.journal.records)}", kind="rollback", title="Roll back"
+        )
         reopened.record("rollback")
         context.console.heading("Roll back the rotation")
         result = run_step(spec, context)
@@ -379,15 +416,22 @@ def _resumed_policy(
 
 
 def _run_keeping_report(playbook: Playbook, context: RunContext) -> RunOutcome:
-    """Run the playbook; when it stops early, still write the (partial) report."""
+    """Run the playbook; when it stops early, still write the (partial) report.
+
+    Ctrl-C between steps, outside any step, is turned into InterruptedRun too,
+    so the operator always sees the command that continues the incident.
+    """
     try:
         return run_playbook(playbook, context)
-    except (RemediateError, KeyboardInterrupt):
+    except (RemediateError, KeyboardInterrupt) as error:
         try:
             for path in context.write_reports():
                 context.console.info(f"Partial report: {path}")
-        except (RemediateError, OSError) as error:
-            log.debug("the partial report could not be written: %s", error)
+        except (RemediateError, OSError) as report_error:
+            log.debug("the partial report could not be written: %s", report_error)
+        interrupted = isinstance(error, KeyboardInterrupt) and not isinstance(error, InterruptedRun)
+        if interrupted and context.continue_command is not None:
+            raise InterruptedRun(context.continue_command) from None
         raise
 
 
@@ -407,12 +451,40 @@ def run_playbook(playbook: Playbook, context: RunContext) -> RunOutcome:
             )
             continue
         context.console.heading(f"[{index}/{total}] {spec.title}")
-        result = run_step(spec, context)
+        later = [
+            other
+            for other in playbook.steps[index:]
+            if context.journal.last(RecordType.STEP_FINISHED, step=other.id) is None
+        ]
+        result = run_step(spec, context, later=later)
         outcome.steps.append(StepOutcome(spec.id, spec.title, result.status, result.summary))
     return outcome
 
 
-def run_step(spec: StepSpec, context: RunContext) -> StepResult:
+def run_step(
+    spec: StepSpec, context: RunContext, *, later: Sequence[StepSpec] | None = None
+) -> StepResult:
+    """Run one step: plan, then apply and verify (or show the plan in a dry run), all journaled.
+
+    `later` lists the playbook's steps still to run after this one. When it is
+    given, the permission preflight checks them all before this process's
+    first change. A step run on its own (a rollback, a test) is not checked.
+    Every AWS call the step made is journaled after it, even when it fails.
+    """
+    try:
+        return _run_step(spec, context, later)
+    finally:
+        journal_calls(context.journal, context.aws, spec.id)
+
+
+def journal_calls(journal: Journal, gateways: AwsGateways, step: str) -> None:
+    """Journal the AWS calls made since the last time, each with its request ID."""
+    calls = gateways.clients.take_calls()
+    if calls:
+        journal.append(RecordType.AWS_CALLS, step=step, calls=calls)
+
+
+def _run_step(spec: StepSpec, context: RunContext, later: Sequence[StepSpec] | None) -> StepResult:
     journal = context.journal
     context.enter_step(spec)
     journal.append(RecordType.STEP_STARTED, step=spec.id, kind=spec.kind, title=spec.title)
@@ -440,12 +512,17 @@ def run_step(spec: StepSpec, context: RunContext) -> StepResult:
                 calls=[call.as_record() for call in plan.calls],
                 notes=plan.notes,
             )
+        preflight = step.mutating and later is not None and preflight_due(journal)
         if context.dry_run and (step.mutating or plan.mutating):
+            if preflight:
+                run_preflight(context, (spec, plan), later or ())
             result = _show_plan(context, plan)
         else:
             if step.mutating and not context.journal.of_type(RecordType.EVIDENCE_SEALED):
                 # The evidence collected so far is sealed before the first change.
                 context.seal_evidence()
+            if preflight:
+                run_preflight(context, (spec, plan), later or ())
             result = step.apply(context, plan)
             _verify(step.verify(context, result), context)
     except RemediateError as error:

@@ -37,10 +37,15 @@ class DeactivateStep(Step):
             None,
         )
         if status == INACTIVE:
+            # delete-old-key counts its wait from `deactivated_at`. When a stopped run of
+            # this incident made the call but never journaled its result, the intent's
+            # time is when the key went off. Otherwise the wait starts now.
+            interrupted = ctx.unfinished_calls("UpdateAccessKey")
+            since = interrupted[-1]["requested_at"] if interrupted else format_timestamp(ctx.now())
             return StepResult(
                 StepStatus.OK,
                 f"{key_id} is already Inactive.",
-                {"access_key_id": key_id, "status": INACTIVE},
+                {"access_key_id": key_id, "status": INACTIVE, "deactivated_at": since},
             )
 
         left_behind = ctx.output_of("find-consumers").get("left_behind", [])

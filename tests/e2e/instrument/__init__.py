@@ -1,0 +1,1 @@
+"""Instrumentation for a `remediate` subprocess, loaded through PYTHONPATH (see sitecustomize)."""
