@@ -144,9 +144,12 @@ def investigate_files(
 ) -> Investigation:
     """Investigate the key from trail log files: local files, and a trail bucket when given.
 
-    Without `trail_bucket` no AWS call is made; with it, only S3 reads.
+    Without `trail_bucket` no AWS call is made; with it, only S3 reads. Only the
+    records that name the key are parsed; the files are read again for the keys
+    it obtained, when there are any.
     """
-    result = read_trail_files(paths)
+    paths = list(paths)
+    result = read_trail_files(paths, [access_key_id])
     evidence = _Evidence(
         events=list(result.events),
         unreadable=list(result.unreadable),
@@ -178,12 +181,14 @@ def investigate_files(
         )
     if trail_bucket is not None:
         evidence.add_bucket(trail_bucket.read([access_key_id]))
-        reader = trail_bucket
 
-        def fetch(keys: Sequence[str]) -> None:
-            evidence.add_bucket(reader.read(keys))
+    def fetch(keys: Sequence[str]) -> None:
+        # The files' unreadable and skipped ones are already listed by the first pass.
+        evidence.events.extend(read_trail_files(paths, keys).events)
+        if trail_bucket is not None:
+            evidence.add_bucket(trail_bucket.read(keys))
 
-        _follow_derived(access_key_id, evidence, fetch)
+    _follow_derived(access_key_id, evidence, fetch)
 
     events, derived = select_events(evidence.events, access_key_id, since, until)
     return build_investigation(

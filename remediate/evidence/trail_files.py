@@ -10,8 +10,8 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,12 @@ DIGEST_DIRECTORY = "CloudTrail-Digest"
 LOG_SUFFIXES = (".json", ".json.gz")
 # Bytes read to decide whether a file with another suffix might hold JSON.
 _SNIFF_BYTES = 512
+# The compact layout CloudTrail delivers: one line, each record starting with eventVersion.
+_RECORDS_HEAD = b'{"Records":['
+_RECORDS_TAIL = b"]}"
+_RECORD_START = b'{"eventVersion":'
+_NEXT_RECORD = b'},{"eventVersion":'
+_WHITESPACE = b" \t\r\n"
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,9 @@ class UnreadableFileError(Exception):
     """A file could not be read or parsed. The message is the reason shown to the operator."""
 
 
-def read_trail_files(paths: Iterable[str | os.PathLike[str]]) -> TrailFileResult:
+def read_trail_files(
+    paths: Iterable[str | os.PathLike[str]], key_ids: Collection[str] | None = None
+) -> TrailFileResult:
     """Read every CloudTrail log file under the given files and directories.
 
     A file named directly is read whatever its name. In a directory, files
@@ -69,7 +77,13 @@ def read_trail_files(paths: Iterable[str | os.PathLike[str]]) -> TrailFileResult
     starts like JSON or gzip, so that a log saved under another name is not
     silently ignored. Digest files (under `CloudTrail-Digest/`, or recognised
     by their fields) are skipped and listed as skipped.
+
+    With `key_ids`, only records whose text contains one of those access key
+    IDs are parsed and returned (see `select_trail_records`). The caller still
+    filters by `accessKeyId`, because a record can name a key elsewhere.
+    Files are read one at a time, so memory is bounded by the largest file.
     """
+    needles = tuple(key.encode() for key in key_ids) if key_ids is not None else None
     events: list[TrailEvent] = []
     files_read: list[str] = []
     skipped: list[FileIssue] = []
@@ -89,7 +103,7 @@ def read_trail_files(paths: Iterable[str | os.PathLike[str]]) -> TrailFileResult
             skipped.append(FileIssue(name, "neither JSON nor gzip"))
             continue
         try:
-            document = parse_trail_document(_read_bytes(path))
+            document = parse_trail_document(_read_bytes(path), needles)
         except UnreadableFileError as error:
             unreadable.append(FileIssue(name, str(error)))
             continue
@@ -118,14 +132,107 @@ def read_trail_files(paths: Iterable[str | os.PathLike[str]]) -> TrailFileResult
     )
 
 
-def parse_trail_document(data: bytes) -> ParsedDocument:
+def parse_trail_document(data: bytes, needles: Sequence[bytes] | None = None) -> ParsedDocument:
     """Parse the bytes of one log file, gzipped or not, raising UnreadableFileError on failure.
 
     Accepted shapes: a trail log `{"Records": [...]}`, the output of
     `aws cloudtrail lookup-events` (`{"Events": [...]}`), a JSON list of
-    records, or one record. A digest file yields a skip reason.
+    records, or one record. A digest file yields a skip reason. With
+    `needles`, only records that contain one of them are returned.
     """
-    document = _load_json(_decompress(data))
+    text = _decompress(data)
+    if needles is not None:
+        selected = select_trail_records(text, needles)
+        if selected is not None:
+            return _parse_records(selected, TrailEvent.from_record)
+    document = _load_json(text)
+    if needles is not None:
+        return _keep_matching(_parse_document(document), needles)
+    return _parse_document(document)
+
+
+def select_trail_records(text: bytes, needles: Sequence[bytes]) -> list[Any] | None:
+    """Return the records of a compact trail log that contain a needle, without parsing the rest.
+
+    CloudTrail writes each log file as one line, `{"Records":[{"eventVersion":...},...]}`,
+    and nearly every file of a large trail contains none of the leaked key's records. Such a
+    file is only searched. Around each match, the record is cut out between the record
+    starts before and after it and parsed alone. Returns None when the file does not have
+    this layout or a cut does not parse as exactly one record: the caller then parses the
+    whole file. A record that does not contain a needle is not checked.
+    """
+    first = _skip_space(text, 0)
+    if not text.startswith(_RECORDS_HEAD, first):
+        return None
+    last = _skip_space_back(text, len(text))
+    if text[last - len(_RECORDS_TAIL) : last] != _RECORDS_TAIL:
+        # A log cut short is unreadable, and the full parse reports where.
+        return None
+    body_start = first + len(_RECORDS_HEAD)
+    body_end = last - len(_RECORDS_TAIL)
+    records: dict[int, Any] = {}
+    for needle in needles:
+        position = text.find(needle, body_start, body_end)
+        while position >= 0:
+            start = text.rfind(_RECORD_START, body_start, position)
+            if start < 0:
+                return None
+            following = text.find(_NEXT_RECORD, start, body_end)
+            end = body_end if following < 0 else following + 1
+            # A cut that ends before the match means a record with another layout.
+            if end <= position:
+                return None
+            if start not in records:
+                record = _cut_record(text, start, end, body_start)
+                if record is None:
+                    return None
+                records[start] = record
+            position = text.find(needle, end, body_end)
+    return [records[start] for start in sorted(records)]
+
+
+def _cut_record(text: bytes, start: int, end: int, body_start: int) -> Any:
+    """Parse text[start:end] as one record, or return None if it is not one."""
+    # A record follows the opening bracket or the previous record's closing brace.
+    if start != body_start and text[start - 2 : start] != b"},":
+        return None
+    try:
+        record = json.loads(text[start:end].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(record, dict) or "eventTime" not in record:
+        return None
+    return record
+
+
+def _skip_space(text: bytes, index: int) -> int:
+    if text.startswith(b"\xef\xbb\xbf", index):
+        index += 3
+    while index < len(text) and text[index] in _WHITESPACE:
+        index += 1
+    return index
+
+
+def _skip_space_back(text: bytes, index: int) -> int:
+    while index > 0 and text[index - 1] in _WHITESPACE:
+        index -= 1
+    return index
+
+
+def _keep_matching(document: ParsedDocument, needles: Sequence[bytes]) -> ParsedDocument:
+    """Keep the events whose record contains a needle, as `select_trail_records` would."""
+    if document.skip_reason is not None:
+        return document
+    keys = [needle.decode() for needle in needles]
+    kept = tuple(
+        event
+        for event in document.events
+        if any(key in json.dumps(event.raw, ensure_ascii=False) for key in keys)
+    )
+    return replace(document, events=kept)
+
+
+def _parse_document(document: Any) -> ParsedDocument:
     if isinstance(document, list):
         return _parse_records(document, TrailEvent.from_record)
     if not isinstance(document, dict):
