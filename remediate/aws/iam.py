@@ -103,6 +103,38 @@ class IamRole:
 
 
 @dataclass(frozen=True)
+class IamGroup:
+    group_name: str
+    create_date: datetime
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    """A customer managed policy (ListPolicies with Scope Local)."""
+
+    arn: str
+    policy_name: str
+    create_date: datetime
+    default_version_id: str
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    version_id: str
+    is_default: bool
+    create_date: datetime
+
+
+@dataclass(frozen=True)
+class PolicyEntities:
+    """The users, groups and roles a managed policy is attached to (ListEntitiesForPolicy)."""
+
+    users: tuple[str, ...]
+    groups: tuple[str, ...]
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class LoginProfile:
     """A user's console password; IAM never returns the password itself."""
 
@@ -459,6 +491,89 @@ class IamGateway:
     def delete_role(self, role_name: str) -> CallReceipt:
         with aws_call("iam", "DeleteRole", role_name):
             response = self._iam.delete_role(RoleName=role_name)
+        return CallReceipt(request_id=request_id_of(response))
+
+    def list_groups(self) -> list[IamGroup]:
+        with aws_call("iam", "ListGroups"):
+            pages = self._iam.get_paginator("list_groups").paginate()
+            return [
+                IamGroup(group_name=item["GroupName"], create_date=item["CreateDate"])
+                for page in pages
+                for item in page["Groups"]
+            ]
+
+    def list_group_members(self, group_name: str) -> tuple[str, ...]:
+        """List the user names in a group; NoSuchEntity when the group does not exist."""
+        with aws_call("iam", "GetGroup", group_name):
+            pages = self._iam.get_paginator("get_group").paginate(GroupName=group_name)
+            return tuple(user["UserName"] for page in pages for user in page["Users"])
+
+    def delete_group(self, group_name: str) -> CallReceipt:
+        with aws_call("iam", "DeleteGroup", group_name):
+            response = self._iam.delete_group(GroupName=group_name)
+        return CallReceipt(request_id=request_id_of(response))
+
+    def list_local_policies(self) -> list[ManagedPolicy]:
+        """List the account's own managed policies, not AWS's."""
+        with aws_call("iam", "ListPolicies"):
+            pages = self._iam.get_paginator("list_policies").paginate(Scope="Local")
+            return [
+                ManagedPolicy(
+                    arn=item["Arn"],
+                    policy_name=item["PolicyName"],
+                    create_date=item["CreateDate"],
+                    default_version_id=item["DefaultVersionId"],
+                )
+                for page in pages
+                for item in page["Policies"]
+            ]
+
+    def list_policy_versions(self, policy_arn: str) -> list[PolicyVersion]:
+        """List a managed policy's versions, oldest first; NoSuchEntity when it does not exist."""
+        with aws_call("iam", "ListPolicyVersions", policy_arn):
+            pages = self._iam.get_paginator("list_policy_versions").paginate(PolicyArn=policy_arn)
+            versions = [
+                PolicyVersion(
+                    version_id=item["VersionId"],
+                    is_default=bool(item["IsDefaultVersion"]),
+                    create_date=item["CreateDate"],
+                )
+                for page in pages
+                for item in page["Versions"]
+            ]
+        return sorted(versions, key=lambda version: version.create_date)
+
+    def get_policy_version_document(self, policy_arn: str, version_id: str) -> dict[str, Any]:
+        with aws_call("iam", "GetPolicyVersion", f"{policy_arn}/{version_id}"):
+            response = self._iam.get_policy_version(PolicyArn=policy_arn, VersionId=version_id)
+        return _policy_document(response["PolicyVersion"]["Document"])
+
+    def list_entities_for_policy(self, policy_arn: str) -> PolicyEntities:
+        with aws_call("iam", "ListEntitiesForPolicy", policy_arn):
+            pages = list(
+                self._iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=policy_arn)
+            )
+        return PolicyEntities(
+            users=tuple(item["UserName"] for page in pages for item in page["PolicyUsers"]),
+            groups=tuple(item["GroupName"] for page in pages for item in page["PolicyGroups"]),
+            roles=tuple(item["RoleName"] for page in pages for item in page["PolicyRoles"]),
+        )
+
+    def set_default_policy_version(self, policy_arn: str, version_id: str) -> CallReceipt:
+        with aws_call("iam", "SetDefaultPolicyVersion", f"{policy_arn}/{version_id}"):
+            response = self._iam.set_default_policy_version(
+                PolicyArn=policy_arn, VersionId=version_id
+            )
+        return CallReceipt(request_id=request_id_of(response))
+
+    def delete_policy_version(self, policy_arn: str, version_id: str) -> CallReceipt:
+        with aws_call("iam", "DeletePolicyVersion", f"{policy_arn}/{version_id}"):
+            response = self._iam.delete_policy_version(PolicyArn=policy_arn, VersionId=version_id)
+        return CallReceipt(request_id=request_id_of(response))
+
+    def delete_policy(self, policy_arn: str) -> CallReceipt:
+        with aws_call("iam", "DeletePolicy", policy_arn):
+            response = self._iam.delete_policy(PolicyArn=policy_arn)
         return CallReceipt(request_id=request_id_of(response))
 
 

@@ -1,4 +1,5 @@
-"""SES (API version 2), per region: account state, sending switch, identities, their policies."""
+"""SES (API version 2), per region: account state, sending switch, identities, their policies,
+configuration sets."""
 
 from __future__ import annotations
 
@@ -114,6 +115,34 @@ class Sesv2Gateway:
         ):
             response = self._clients.client("sesv2", region).delete_email_identity_policy(
                 EmailIdentity=identity, PolicyName=policy_name
+            )
+        return CallReceipt(request_id=request_id_of(response))
+
+    def list_configuration_sets(self, region: str) -> list[str]:
+        client = self._clients.client("sesv2", region)
+        names: list[str] = []
+        arguments: dict[str, Any] = {}
+        with aws_call(
+            "sesv2", "ListConfigurationSets", region, permission="ses:ListConfigurationSets"
+        ):
+            while True:
+                response = client.list_configuration_sets(**arguments)
+                names += [str(name) for name in response.get("ConfigurationSets", [])]
+                token = response.get("NextToken")
+                if not token:
+                    return names
+                arguments["NextToken"] = token
+
+    def delete_configuration_set(self, region: str, name: str) -> CallReceipt:
+        """Delete a configuration set with its event destinations."""
+        with aws_call(
+            "sesv2",
+            "DeleteConfigurationSet",
+            f"{region}:{name}",
+            permission="ses:DeleteConfigurationSet",
+        ):
+            response = self._clients.client("sesv2", region).delete_configuration_set(
+                ConfigurationSetName=name
             )
         return CallReceipt(request_id=request_id_of(response))
 

@@ -31,6 +31,10 @@ SES_IDENTITY = "ses-identity"
 IDENTITY_POLICY = "identity-policy"
 ACCOUNT_SENDING = "account-sending"
 PRODUCTION_ACCESS = "production-access-request"
+IAM_GROUP = "iam-group"
+MANAGED_POLICY = "managed-policy"
+POLICY_VERSION = "policy-version"
+CONFIGURATION_SET = "configuration-set"
 
 # Calls that leave something behind, and the kind of item each one creates or changes.
 IAM_CALLS: Mapping[str, str] = {
@@ -47,6 +51,9 @@ IAM_CALLS: Mapping[str, str] = {
     "AddUserToGroup": GROUP_MEMBERSHIP,
     "CreateRole": IAM_ROLE,
     "UpdateAssumeRolePolicy": ROLE_TRUST,
+    "CreateGroup": IAM_GROUP,
+    "CreatePolicy": MANAGED_POLICY,
+    "CreatePolicyVersion": POLICY_VERSION,
 }
 SES_CALLS: Mapping[str, str] = {
     "VerifyEmailIdentity": SES_IDENTITY,
@@ -59,6 +66,7 @@ SES_CALLS: Mapping[str, str] = {
     "UpdateAccountSendingEnabled": ACCOUNT_SENDING,
     "PutAccountSendingAttributes": ACCOUNT_SENDING,
     "PutAccountDetails": PRODUCTION_ACCESS,
+    "CreateConfigurationSet": CONFIGURATION_SET,
 }
 IAM_SOURCE = "iam.amazonaws.com"
 SES_SOURCE = "ses.amazonaws.com"
@@ -110,7 +118,8 @@ class PersistenceItem:
     `owner_kind` ("User", "Group" or "Role") and `owner` name the principal an
     access key, login profile, policy or group membership belongs to.
     `subject` is what is attached there: a policy ARN, an inline policy's
-    name, a group's name, or, for an identity policy, the identity.
+    name, a group's name, or, for an identity policy, the identity. For a
+    policy version, `subject` is the managed policy's ARN.
     `created_by` is None for an item found only by listing the account.
     """
 
@@ -187,6 +196,27 @@ def role_trust_item(role_name: str) -> PersistenceItem:
     return PersistenceItem(ROLE_TRUST, role_name)
 
 
+def group_item(group_name: str) -> PersistenceItem:
+    return PersistenceItem(IAM_GROUP, group_name)
+
+
+def managed_policy_item(policy_arn: str) -> PersistenceItem:
+    return PersistenceItem(MANAGED_POLICY, policy_arn)
+
+
+def policy_version_item(policy_arn: str, version_id: str) -> PersistenceItem:
+    return PersistenceItem(POLICY_VERSION, f"{policy_arn}/{version_id}", subject=policy_arn)
+
+
+def version_of(item: PersistenceItem) -> str:
+    """Return the version ID (`v3`) of a policy-version item."""
+    return item.name.removeprefix(f"{item.subject}/")
+
+
+def configuration_set_item(region: str, name: str) -> PersistenceItem:
+    return PersistenceItem(CONFIGURATION_SET, name, region=region)
+
+
 def identity_item(region: str, identity: str) -> PersistenceItem:
     return PersistenceItem(SES_IDENTITY, identity, region=region)
 
@@ -254,6 +284,17 @@ def _iam_item(
         if role is None:
             return None
         return role_item(role) if kind == IAM_ROLE else role_trust_item(role)
+    if kind == IAM_GROUP:
+        group = _text(parameters.get("groupName"))
+        return group_item(group) if group else None
+    if kind == MANAGED_POLICY:
+        arn = _created_policy_arn(event, parameters)
+        return managed_policy_item(arn) if arn else None
+    if kind == POLICY_VERSION:
+        arn = _text(parameters.get("policyArn"))
+        created = (event.response_elements or {}).get("policyVersion")
+        version = _text(created.get("versionId")) if isinstance(created, dict) else None
+        return policy_version_item(arn, version) if arn and version else None
     owner_kind, owner = _policy_owner(name, parameters, user)
     if owner is None:
         return None
@@ -262,6 +303,18 @@ def _iam_item(
         return attachment_item(owner_kind, owner, arn) if arn else None
     policy = _text(parameters.get("policyName"))
     return inline_policy_item(owner_kind, owner, policy) if policy else None
+
+
+def _created_policy_arn(event: TrailEvent, parameters: Mapping[str, Any]) -> str | None:
+    """Return the ARN of the policy a CreatePolicy event made, from its response or its request."""
+    created = (event.response_elements or {}).get("policy")
+    if isinstance(created, dict) and _text(created.get("arn")):
+        return str(created["arn"])
+    name, account = _text(parameters.get("policyName")), event.recipient_account_id
+    if name is None or account is None:
+        return None
+    path = _text(parameters.get("path")) or "/"
+    return f"arn:aws:iam::{account}:policy{path}{name}"
 
 
 def _policy_owner(
@@ -283,6 +336,9 @@ def _ses_item(
     )
     if kind == SES_IDENTITY:
         return identity_item(region, identity) if identity else None
+    if kind == CONFIGURATION_SET:
+        configuration_set = _configuration_set_name(parameters)
+        return configuration_set_item(region, configuration_set) if configuration_set else None
     if kind == IDENTITY_POLICY:
         policy = _text(parameters.get("policyName"))
         return identity_policy_item(region, identity, policy) if identity and policy else None
@@ -293,6 +349,15 @@ def _ses_item(
     if parameters.get("productionAccessEnabled"):
         return account_item(PRODUCTION_ACCESS, region, account_id)
     return None
+
+
+def _configuration_set_name(parameters: Mapping[str, Any]) -> str | None:
+    """Name the configuration set of a CreateConfigurationSet call (SES version 2, or 1)."""
+    name = _text(parameters.get("configurationSetName"))
+    if name is None:
+        created = parameters.get("configurationSet")
+        name = _text(created.get("name")) if isinstance(created, dict) else None
+    return name
 
 
 def outside_principals(trust_policy: Mapping[str, Any], account_id: str) -> list[str]:

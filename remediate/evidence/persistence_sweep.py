@@ -3,10 +3,11 @@
 The sweep runs after the rotation, possibly days after the investigation, so
 it looks the events up again (the leaked key, and every key obtained from it)
 to see what the attacker did since. It then lists the account: IAM users, their
-keys and console passwords, roles that trust an outside account, SES identities
-and their policies. Each item an event ties to the attacker is checked against
-that listing. Listed items that no event ties are candidates for the operator
-to choose from. Nothing here changes the account.
+keys and console passwords, groups, customer managed policies, roles that trust
+an outside account, SES identities and their policies. Each item an event ties
+to the attacker is checked against that listing. Listed items that no event
+ties are candidates for the operator to choose from. Nothing here changes the
+account.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from remediate.aws.gateways import AwsGateways
-from remediate.aws.iam import AccessKey, IamRole, UserAttachments
+from remediate.aws.iam import AccessKey, IamRole, ManagedPolicy, PolicyEntities, UserAttachments
 from remediate.aws.regions import GLOBAL_EVENTS_REGION
 from remediate.core.errors import AwsCallError
 from remediate.evidence.derived import derived_credentials
@@ -28,29 +29,37 @@ from remediate.evidence.lookup import lookup_events
 from remediate.evidence.persistence import (
     ACCESS_KEY,
     ACCOUNT_SENDING,
+    CONFIGURATION_SET,
     GROUP_MEMBERSHIP,
+    IAM_GROUP,
     IAM_ROLE,
     IAM_USER,
     IDENTITY_POLICY,
     INLINE_POLICY,
     LOGIN_PROFILE,
+    MANAGED_POLICY,
     POLICY_ATTACHMENT,
+    POLICY_VERSION,
     PRODUCTION_ACCESS,
     ROLE_TRUST,
     SES_IDENTITY,
     PersistenceItem,
     access_key_item,
     attachment_item,
+    group_item,
     identity_item,
     identity_policy_item,
     inline_policy_item,
     is_quarantine_policy,
     items_from_events,
     login_profile_item,
+    managed_policy_item,
     membership_item,
     outside_principals,
+    policy_version_item,
     role_trust_item,
     user_item,
+    version_of,
 )
 
 # Rounds of following keys obtained from keys obtained from the leaked key.
@@ -139,6 +148,23 @@ class RoleDependents:
 
 
 @dataclass(frozen=True)
+class GroupDependents:
+    """The members and policies IAM requires gone before DeleteGroup succeeds."""
+
+    members: tuple[str, ...]
+    inline_policies: tuple[str, ...]
+    attached_policies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PolicyDependents:
+    """The attachments and non-default versions IAM requires gone before DeletePolicy succeeds."""
+
+    entities: PolicyEntities
+    versions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SweepResult:
     items: tuple[SweepItem, ...]
     gone: tuple[PersistenceItem, ...]
@@ -146,6 +172,8 @@ class SweepResult:
     gaps: tuple[EvidenceGap, ...]
     user_attachments: dict[str, UserAttachments]
     role_dependents: dict[str, RoleDependents]
+    group_dependents: dict[str, GroupDependents] = field(default_factory=dict)
+    policy_dependents: dict[str, PolicyDependents] = field(default_factory=dict)
 
     def find(self, key: str) -> SweepItem | None:
         return next((found for found in self.items if found.item.key == key), None)
@@ -162,6 +190,8 @@ def sweep(
     tied = items_from_events(events)
     reader = _AccountReader(aws, scope)
     reader.list_users()
+    reader.list_groups()
+    reader.list_policies()
     reader.list_roles()
     for region in sorted({*scope.regions, *(item.region for item in tied if item.region)}):
         reader.list_identities(region)
@@ -190,6 +220,8 @@ def sweep(
         gaps=(*gaps, *reader.gaps),
         user_attachments=reader.attachments,
         role_dependents=reader.role_dependents,
+        group_dependents=reader.group_dependents,
+        policy_dependents=reader.policy_dependents,
     )
 
 
@@ -240,8 +272,15 @@ class _AccountReader:
         self.roles: dict[str, IamRole] = {}
         self.role_dependents: dict[str, RoleDependents] = {}
         self.identities: dict[str, list[str]] = {}
+        self.groups: dict[str, datetime] = {}
+        self.group_dependents: dict[str, GroupDependents] = {}
+        self.managed_policies: dict[str, ManagedPolicy] = {}
+        self.policy_dependents: dict[str, PolicyDependents] = {}
+        self.configuration_sets: dict[str, list[str]] = {}
         self._policies: dict[tuple[str, str], dict[str, Any]] = {}
         self._listed_users = False
+        self._listed_groups = False
+        self._listed_policies = False
 
     # Listing.
 
@@ -259,6 +298,26 @@ class _AccountReader:
             if (operator.operator_kind, operator.operator_name) == ("User", user.user_name):
                 continue
             self._read_user(user.user_name)
+
+    def list_groups(self) -> None:
+        try:
+            groups = self._aws.iam.list_groups()
+        except AwsCallError as error:
+            self._gap(f"the IAM groups could not be listed: {describe_failure(error)}")
+            return
+        self._listed_groups = True
+        self.groups = {group.group_name: group.create_date for group in groups}
+
+    def list_policies(self) -> None:
+        try:
+            policies = self._aws.iam.list_local_policies()
+        except AwsCallError as error:
+            self._gap(
+                f"the account's managed policies could not be listed: {describe_failure(error)}"
+            )
+            return
+        self._listed_policies = True
+        self.managed_policies = {policy.arn: policy for policy in policies}
 
     def list_roles(self) -> None:
         try:
@@ -293,6 +352,12 @@ class _AccountReader:
             profile_created = self.login_profiles.get(user)
             if profile_created is not None and profile_created >= since:
                 found.append(self._candidate(login_profile_item(user)))
+        for group, created in self.groups.items():
+            if created >= since and self._read_group_dependents(group):
+                found.append(self._candidate(group_item(group)))
+        for policy in self.managed_policies.values():
+            if policy.create_date >= since and self._read_policy_dependents(policy.arn):
+                found.append(self._candidate(managed_policy_item(policy.arn)))
         for role in self.roles.values():
             if role.path.startswith(SERVICE_LINKED_ROLE_PATH):
                 continue
@@ -360,6 +425,17 @@ class _AccountReader:
             return {} if item.subject in self._aws.iam.list_groups_for_user(owner) else None
         if kind in (IAM_ROLE, ROLE_TRUST):
             return self._check_role(item)
+        if kind == IAM_GROUP:
+            return self._check_group(item.name)
+        if kind == MANAGED_POLICY:
+            return self._check_policy(item.name)
+        if kind == POLICY_VERSION:
+            return self._check_policy_version(item)
+        if kind == CONFIGURATION_SET:
+            region = item.region or ""
+            if region not in self.configuration_sets:
+                self.configuration_sets[region] = self._aws.sesv2.list_configuration_sets(region)
+            return {} if item.name in self.configuration_sets[region] else None
         if kind == SES_IDENTITY:
             return {} if item.name in self._region_identities(item.region or "") else None
         if kind == IDENTITY_POLICY:
@@ -393,7 +469,92 @@ class _AccountReader:
             self._read_role_dependents(role.role_name)
         return {"trust_policy": role.trust_policy, "outside": outside}
 
+    def _check_group(self, group: str) -> dict[str, Any] | None:
+        if self._listed_groups and group not in self.groups:
+            return None
+        dependents = self.group_dependents.get(group)
+        if dependents is None:
+            # GetGroup fails with NoSuchEntity for a group that is gone.
+            dependents = self._group_dependents(group)
+            self.group_dependents[group] = dependents
+        return {"members": list(dependents.members)}
+
+    def _check_policy(self, policy_arn: str) -> dict[str, Any] | None:
+        if self._listed_policies and policy_arn not in self.managed_policies:
+            return None
+        dependents = self.policy_dependents.get(policy_arn)
+        if dependents is None:
+            dependents = self._policy_dependents(policy_arn)
+            self.policy_dependents[policy_arn] = dependents
+        return {
+            "document": self._aws.iam.get_policy_document(policy_arn),
+            "attached_to": {
+                "users": list(dependents.entities.users),
+                "groups": list(dependents.entities.groups),
+                "roles": list(dependents.entities.roles),
+            },
+        }
+
+    def _check_policy_version(self, item: PersistenceItem) -> dict[str, Any] | None:
+        """Read a version the attacker added, and the version to make default again."""
+        policy_arn, version_id = item.subject or "", version_of(item)
+        if self._listed_policies and policy_arn not in self.managed_policies:
+            return None
+        versions = self._aws.iam.list_policy_versions(policy_arn)
+        version = next((entry for entry in versions if entry.version_id == version_id), None)
+        if version is None:
+            return None
+        others = [entry for entry in versions if entry.version_id != version_id]
+        older = [entry for entry in others if entry.create_date <= version.create_date]
+        restore = (older or others)[-1].version_id if others else None
+        return {
+            "default": version.is_default,
+            "restore": restore if version.is_default else None,
+            "document": self._aws.iam.get_policy_version_document(policy_arn, version_id),
+        }
+
     # Reads, each made once.
+
+    def _read_group_dependents(self, group: str) -> bool:
+        """Read what a group holds; return False, with a gap, when it cannot be read."""
+        if group in self.group_dependents:
+            return True
+        try:
+            self.group_dependents[group] = self._group_dependents(group)
+        except AwsCallError as error:
+            self._gap(f"what group {group} holds could not be listed: {describe_failure(error)}")
+            return False
+        return True
+
+    def _group_dependents(self, group: str) -> GroupDependents:
+        iam = self._aws.iam
+        return GroupDependents(
+            members=iam.list_group_members(group),
+            inline_policies=iam.list_inline_policy_names("Group", group),
+            attached_policies=iam.list_attached_policy_arns("Group", group),
+        )
+
+    def _read_policy_dependents(self, policy_arn: str) -> bool:
+        """Read where a policy is attached; return False, with a gap, when it cannot be read."""
+        if policy_arn in self.policy_dependents:
+            return True
+        try:
+            self.policy_dependents[policy_arn] = self._policy_dependents(policy_arn)
+        except AwsCallError as error:
+            self._gap(
+                f"the attachments of policy {policy_arn} could not be listed: "
+                f"{describe_failure(error)}"
+            )
+            return False
+        return True
+
+    def _policy_dependents(self, policy_arn: str) -> PolicyDependents:
+        iam = self._aws.iam
+        versions = iam.list_policy_versions(policy_arn)
+        return PolicyDependents(
+            entities=iam.list_entities_for_policy(policy_arn),
+            versions=tuple(version.version_id for version in versions if not version.is_default),
+        )
 
     def _read_user(self, user: str) -> None:
         try:
@@ -463,6 +624,14 @@ def _with_owner(entry: SweepItem, items: Sequence[SweepItem], reader: _AccountRe
     item = entry.item
     if item.owner_kind == "User" and item.owner in reader.attachments:
         owner_key = user_item(item.owner).key
+    elif item.owner_kind == "Group" and item.owner in reader.group_dependents:
+        owner_key = group_item(item.owner).key
+    elif item.kind == GROUP_MEMBERSHIP and item.subject in reader.group_dependents:
+        owner_key = group_item(item.subject or "").key
+    elif item.kind in (POLICY_ATTACHMENT, POLICY_VERSION) and (
+        item.subject in reader.policy_dependents
+    ):
+        owner_key = managed_policy_item(item.subject or "").key
     elif item.owner_kind == "Role" and item.owner in reader.role_dependents:
         owner_key = f"{IAM_ROLE}.{item.owner}"
     elif item.kind == IDENTITY_POLICY:
@@ -490,6 +659,26 @@ def role_dependents(role: str, dependents: RoleDependents) -> list[PersistenceIt
     return [
         *(attachment_item("Role", role, arn) for arn in dependents.attached_policies),
         *(inline_policy_item("Role", role, name) for name in dependents.inline_policies),
+    ]
+
+
+def group_dependents(group: str, dependents: GroupDependents) -> list[PersistenceItem]:
+    """Name what a group's deletion removes, in the order IAM needs it gone."""
+    return [
+        *(membership_item(user, group) for user in dependents.members),
+        *(attachment_item("Group", group, arn) for arn in dependents.attached_policies),
+        *(inline_policy_item("Group", group, name) for name in dependents.inline_policies),
+    ]
+
+
+def policy_dependents(policy_arn: str, dependents: PolicyDependents) -> list[PersistenceItem]:
+    """Name what a managed policy's deletion removes: its attachments and older versions."""
+    entities = dependents.entities
+    return [
+        *(attachment_item("User", user, policy_arn) for user in entities.users),
+        *(attachment_item("Group", group, policy_arn) for group in entities.groups),
+        *(attachment_item("Role", role, policy_arn) for role in entities.roles),
+        *(policy_version_item(policy_arn, version) for version in dependents.versions),
     ]
 
 

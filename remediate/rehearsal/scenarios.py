@@ -114,7 +114,8 @@ class AttackerCall:
     """One management call made with the leaked key: its CloudTrail record and its moto call.
 
     `api` is None for a call that only leaves a record, such as one AWS denied.
-    `error_message` may name `{user_arn}` and `{account_id}`, which seeding fills in.
+    `error_message` may name `{user_arn}` and `{account_id}`, and the parameters
+    `{account_id}`, which seeding fills in.
     `with_key_of` names a user whose access key an earlier call of the attacker
     created: the call is made, and recorded, with that key instead of the leaked one.
     """
@@ -468,6 +469,15 @@ BACKDOOR_TRUST: Mapping[str, Any] = {
         },
     ],
 }
+# A group that lifts the leaked user to administrator, through a policy of the attacker's own.
+ESCALATION_GROUP = "ops-break-glass"
+ESCALATION_POLICY_NAME = "SupportOpsAccess"
+ESCALATION_POLICY: Mapping[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+# A configuration set the attacker's mail names, so that its events can go elsewhere.
+ATTACKER_CONFIGURATION_SET = "delivery-tracking"
 PERSISTENCE_SENDER = "notifications@account-review.example.org"
 SENDER_POLICY_NAME = "partner-sending"
 SENDER_POLICY: Mapping[str, Any] = {
@@ -501,6 +511,8 @@ def _persistence_attacker_calls(
     writes = {"read_only": False}
     trust = json.dumps(BACKDOOR_TRUST)
     policy = json.dumps(SENDER_POLICY)
+    escalation = json.dumps(ESCALATION_POLICY)
+    escalation_arn = f"arn:aws:iam::{{account_id}}:policy/{ESCALATION_POLICY_NAME}"
     return (
         call(
             scan,
@@ -579,6 +591,61 @@ def _persistence_attacker_calls(
             **writes,
         ),
         call(
+            persist + timedelta(minutes=4, seconds=12),
+            "us-east-1",
+            IAM_SOURCE,
+            "CreatePolicy",
+            request_parameters={
+                "policyName": ESCALATION_POLICY_NAME,
+                "policyDocument": escalation,
+            },
+            api=ApiCall(
+                "iam",
+                "create_policy",
+                {"PolicyName": ESCALATION_POLICY_NAME, "PolicyDocument": escalation},
+            ),
+            **writes,
+            **backdoor,
+        ),
+        call(
+            persist + timedelta(minutes=4, seconds=40),
+            "us-east-1",
+            IAM_SOURCE,
+            "CreateGroup",
+            request_parameters={"groupName": ESCALATION_GROUP},
+            api=ApiCall("iam", "create_group", {"GroupName": ESCALATION_GROUP}),
+            **writes,
+            **backdoor,
+        ),
+        call(
+            persist + timedelta(minutes=5, seconds=2),
+            "us-east-1",
+            IAM_SOURCE,
+            "AttachGroupPolicy",
+            request_parameters={"groupName": ESCALATION_GROUP, "policyArn": escalation_arn},
+            api=ApiCall(
+                "iam",
+                "attach_group_policy",
+                {"GroupName": ESCALATION_GROUP, "PolicyArn": escalation_arn},
+            ),
+            **writes,
+            **backdoor,
+        ),
+        call(
+            persist + timedelta(minutes=5, seconds=31),
+            "us-east-1",
+            IAM_SOURCE,
+            "AddUserToGroup",
+            request_parameters={"groupName": ESCALATION_GROUP, "userName": leaked_user},
+            api=ApiCall(
+                "iam",
+                "add_user_to_group",
+                {"GroupName": ESCALATION_GROUP, "UserName": leaked_user},
+            ),
+            **writes,
+            **backdoor,
+        ),
+        call(
             persist + timedelta(minutes=7, seconds=30),
             "us-east-1",
             IAM_SOURCE,
@@ -607,6 +674,20 @@ def _persistence_attacker_calls(
             "VerifyEmailIdentity",
             request_parameters={"emailAddress": PERSISTENCE_SENDER},
             api=ApiCall("ses", "verify_email_identity", {"EmailAddress": PERSISTENCE_SENDER}),
+            **writes,
+            **backdoor,
+        ),
+        call(
+            prepare + timedelta(minutes=1, seconds=17),
+            TEAM_REGION,
+            SES_SOURCE,
+            "CreateConfigurationSet",
+            request_parameters={"configurationSetName": ATTACKER_CONFIGURATION_SET},
+            api=ApiCall(
+                "sesv2",
+                "create_configuration_set",
+                {"ConfigurationSetName": ATTACKER_CONFIGURATION_SET},
+            ),
             **writes,
             **backdoor,
         ),

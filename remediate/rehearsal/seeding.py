@@ -324,7 +324,8 @@ class _Attacker:
                 key.access_key_id,
                 key.secret_access_key.reveal(),
             )
-            response = getattr(client, call.api.method)(**call.api.parameters)
+            parameters = _with_account(call.api.parameters, self._account_id)
+            response = getattr(client, call.api.method)(**parameters)
         moto_fills.record_cloudtrail_event(
             self._account_id, self._record(call, _response_elements(call, response))
         )
@@ -401,7 +402,11 @@ class _Attacker:
             )
         record.update(
             {
-                "requestParameters": _json_safe(call.request_parameters),
+                "requestParameters": _json_safe(
+                    _with_account(call.request_parameters, self._account_id)
+                    if call.request_parameters is not None
+                    else None
+                ),
                 "responseElements": response_elements,
                 "requestID": call.request_id,
                 "eventID": call.event_id,
@@ -451,6 +456,32 @@ def _response_elements(
                 "createDate": _cloudtrail_iam_date(call.event_time),
             }
         }
+    if call.event_name == "CreatePolicy":
+        policy = response["Policy"]
+        return {
+            "policy": {
+                "policyName": policy["PolicyName"],
+                "policyId": policy["PolicyId"],
+                "arn": policy["Arn"],
+                "path": policy["Path"],
+                "defaultVersionId": policy["DefaultVersionId"],
+                "attachmentCount": 0,
+                "isAttachable": True,
+                "createDate": _cloudtrail_iam_date(call.event_time),
+                "updateDate": _cloudtrail_iam_date(call.event_time),
+            }
+        }
+    if call.event_name == "CreateGroup":
+        group = response["Group"]
+        return {
+            "group": {
+                "path": group["Path"],
+                "groupName": group["GroupName"],
+                "groupId": group["GroupId"],
+                "arn": group["Arn"],
+                "createDate": _cloudtrail_iam_date(call.event_time),
+            }
+        }
     if call.event_name == "CreateLoginProfile":
         profile = response["LoginProfile"]
         return {
@@ -461,6 +492,21 @@ def _response_elements(
             }
         }
     return None
+
+
+def _with_account(parameters: Mapping[str, Any], account_id: str) -> dict[str, Any]:
+    """Return the parameters with `{account_id}` in their text replaced by the account's ID."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace("{account_id}", account_id)
+        if isinstance(value, Mapping):
+            return {key: fill(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [fill(item) for item in value]
+        return value
+
+    return {key: fill(value) for key, value in parameters.items()}
 
 
 def _cloudtrail_iam_date(moment: datetime) -> str:

@@ -20,9 +20,13 @@ from remediate.core.errors import UsageError
 from remediate.core.interaction import Choice, Question, QuestionKind, Table
 from remediate.core.records import RecordType
 from remediate.evidence.persistence import (
+    CONFIGURATION_SET,
+    IAM_GROUP,
     IAM_ROLE,
     IAM_USER,
     IDENTITY_POLICY,
+    MANAGED_POLICY,
+    POLICY_VERSION,
     PRODUCTION_ACCESS,
     SES_IDENTITY,
     PersistenceItem,
@@ -33,6 +37,8 @@ from remediate.evidence.persistence_sweep import (
     SweepItem,
     SweepResult,
     SweepScope,
+    group_dependents,
+    policy_dependents,
     role_dependents,
     still_present,
     sweep,
@@ -54,8 +60,10 @@ from remediate.steps.eradication import (
     REMOVALS,
     REMOVED,
     Call,
+    group_deletion_calls,
     label,
     make_call,
+    policy_deletion_calls,
     removal_calls,
     role_deletion_calls,
     undo_of,
@@ -83,6 +91,10 @@ REMOVAL_OPERATIONS = (
     "DeleteEmailIdentity",
     "DeleteEmailIdentityPolicy",
     "PutAccountSendingAttributes",
+    "DeleteGroup",
+    "DeletePolicy",
+    "DeletePolicyVersion",
+    "DeleteConfigurationSet",
 )
 
 
@@ -233,10 +245,25 @@ class _Eradication:
             )
             self._record(item, KEPT)
             return
+        if (
+            item.kind == POLICY_VERSION
+            and found.state.get("default")
+            and not (found.state.get("restore"))
+        ):
+            self.ctx.console.warning(
+                f"{label(item)} is the policy's only version, so it cannot be deleted: "
+                "delete the policy, or create a version to replace it."
+            )
+            self._record(item, KEPT)
+            return
         if item.kind == IAM_USER:
             self._delete_user(found)
         elif item.kind == IAM_ROLE:
             self._delete_role(found)
+        elif item.kind == IAM_GROUP:
+            self._delete_group(found)
+        elif item.kind == MANAGED_POLICY:
+            self._delete_policy(found)
         elif self._approved(found, REMOVALS[item.kind].consequence):
             self._remove(found.item, removal_calls(self.ctx, item, found.state, **self._account()))
         else:
@@ -279,6 +306,56 @@ class _Eradication:
         trust = self.result.find(role_trust_item(role).key)
         if trust is not None:
             self._record(trust.item, REMOVED, undo=f"none: removed with {label(found.item)}")
+
+    def _delete_group(self, found: SweepItem) -> None:
+        group = found.item.name
+        dependents = self.result.group_dependents.get(group)
+        if dependents is None:
+            self._record(found.item, KEPT)
+            return
+        removed = group_dependents(group, dependents)
+        held = (
+            f"Deleting it first removes its {len(dependents.members)} member(s) from it and "
+            f"{len(dependents.attached_policies) + len(dependents.inline_policies)} "
+            "policy(ies)."
+        )
+        if not self._approved(found, held + " " + REMOVALS[IAM_GROUP].consequence):
+            self._record(found.item, KEPT)
+            return
+        calls = group_deletion_calls(self.ctx, group, dependents, **self._account())
+        self._remove(found.item, calls, dependents=removed)
+
+    def _delete_policy(self, found: SweepItem) -> None:
+        policy_arn = found.item.name
+        dependents = self.result.policy_dependents.get(policy_arn)
+        if dependents is None:
+            self._record(found.item, KEPT)
+            return
+        removed = policy_dependents(policy_arn, dependents)
+        entities = dependents.entities
+        # A user, group or role deleted a moment ago no longer holds the policy.
+        attached = [
+            f"{kind.lower()} {name}"
+            for kind, names in (
+                ("User", entities.users),
+                ("Group", entities.groups),
+                ("Role", entities.roles),
+            )
+            for name in names
+            if self.records.get(f"iam-{kind.lower()}.{name}", {}).get("action") != REMOVED
+        ]
+        versions = f"{len(dependents.versions)} older version(s)"
+        if attached:
+            held = (
+                f"Deleting it first detaches it from {', '.join(attached)} and deletes {versions}."
+            )
+        else:
+            held = f"It is attached to nothing now; deleting it first deletes {versions}."
+        if not self._approved(found, held + " " + REMOVALS[MANAGED_POLICY].consequence):
+            self._record(found.item, KEPT)
+            return
+        calls = policy_deletion_calls(self.ctx, policy_arn, dependents, **self._account())
+        self._remove(found.item, calls, dependents=removed)
 
     def _approved(self, found: SweepItem, consequence: str) -> bool:
         item = found.item
@@ -364,7 +441,10 @@ class _Eradication:
 # an identity's policies before the identity.
 _KIND_ORDER = (
     IAM_USER,
+    IAM_GROUP,
     IAM_ROLE,
+    MANAGED_POLICY,
+    POLICY_VERSION,
     "access-key",
     "login-profile",
     "policy-attachment",
@@ -373,6 +453,7 @@ _KIND_ORDER = (
     "role-trust",
     "identity-policy",
     "ses-identity",
+    CONFIGURATION_SET,
     "account-sending",
     PRODUCTION_ACCESS,
 )
@@ -389,6 +470,12 @@ def _calls_of(
     dependents = result.role_dependents.get(item.name) if item.kind == IAM_ROLE else None
     if dependents is not None:
         return role_deletion_calls(ctx, item.name, found.state, dependents, account_id=account_id)
+    group = result.group_dependents.get(item.name) if item.kind == IAM_GROUP else None
+    if group is not None:
+        return group_deletion_calls(ctx, item.name, group, account_id=account_id)
+    policy = result.policy_dependents.get(item.name) if item.kind == MANAGED_POLICY else None
+    if policy is not None:
+        return policy_deletion_calls(ctx, item.name, policy, account_id=account_id)
     return removal_calls(ctx, item, found.state, account_id=account_id)
 
 

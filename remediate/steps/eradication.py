@@ -18,22 +18,31 @@ from remediate.core.errors import AwsCallError
 from remediate.evidence.persistence import (
     ACCESS_KEY,
     ACCOUNT_SENDING,
+    CONFIGURATION_SET,
     GROUP_MEMBERSHIP,
+    IAM_GROUP,
     IAM_ROLE,
     IAM_USER,
     IDENTITY_POLICY,
     INLINE_POLICY,
     LOGIN_PROFILE,
+    MANAGED_POLICY,
     POLICY_ATTACHMENT,
+    POLICY_VERSION,
     PRODUCTION_ACCESS,
     ROLE_TRUST,
     SES_IDENTITY,
     PersistenceItem,
+    version_of,
     without_outside_principals,
 )
 from remediate.evidence.persistence_sweep import (
     NOT_FOUND_CODES,
+    GroupDependents,
+    PolicyDependents,
     RoleDependents,
+    group_dependents,
+    policy_dependents,
     role_dependents,
     user_dependents,
 )
@@ -116,6 +125,32 @@ REMOVALS: Mapping[str, Removal] = {
         "Pause",
         "The team's own mail in the region stops too, until sending is re-enabled.",
     ),
+    IAM_GROUP: Removal(
+        "delete-iam-group",
+        REMOVED,
+        "Delete",
+        "A deleted group cannot be restored: a group created again has a new ID, and its "
+        "members and policies must be added again.",
+    ),
+    MANAGED_POLICY: Removal(
+        "delete-managed-policy",
+        REMOVED,
+        "Delete",
+        f"A deleted policy cannot be restored; its document is kept in {EVIDENCE_FILE}.",
+    ),
+    POLICY_VERSION: Removal(
+        "revert-policy-version",
+        REVERTED,
+        "Delete",
+        f"Its document is kept in {EVIDENCE_FILE} to create it again.",
+    ),
+    CONFIGURATION_SET: Removal(
+        "delete-configuration-set",
+        REMOVED,
+        "Delete",
+        "Mail sent with this configuration set's name fails until it is created again; its "
+        "event destinations go with it.",
+    ),
 }
 APPROVALS = tuple(dict.fromkeys(removal.approval for removal in REMOVALS.values()))
 
@@ -150,6 +185,10 @@ def label(item: PersistenceItem) -> str:
         ACCOUNT_SENDING: f"SES sending of account {item.name} in {item.region}",
         PRODUCTION_ACCESS: f"the SES production access request of account {item.name} in "
         f"{item.region}",
+        IAM_GROUP: f"IAM group {item.name}",
+        MANAGED_POLICY: f"managed policy {item.name}",
+        POLICY_VERSION: f"version {version_of(item)} of managed policy {subject}",
+        CONFIGURATION_SET: f"SES configuration set {item.name} in {item.region}",
     }
     return labels.get(kind, f"{kind} {item.name}")
 
@@ -189,6 +228,20 @@ def undo_of(item: PersistenceItem) -> str:
         return (
             f"aws sesv2 create-email-identity --email-identity {item.name} --region "
             f"{item.region} (verification starts again)"
+        )
+    if kind == IAM_GROUP:
+        return "none: a deleted group cannot be restored"
+    if kind == MANAGED_POLICY:
+        return f"none: a deleted policy cannot be restored; its document is in {EVIDENCE_FILE}"
+    if kind == POLICY_VERSION:
+        return (
+            f"aws iam create-policy-version --policy-arn {item.subject} --policy-document "
+            f"<its document in {EVIDENCE_FILE}> --set-as-default"
+        )
+    if kind == CONFIGURATION_SET:
+        return (
+            f"aws sesv2 create-configuration-set --configuration-set-name {item.name} "
+            f"--region {item.region} (its event destinations are not restored)"
         )
     if kind == IDENTITY_POLICY:
         policy = item.name.removeprefix(f"{item.subject}/")
@@ -284,6 +337,22 @@ def removal_calls(
             RoleName=item.name,
         )
         return [Call(planned, lambda: iam.update_assume_role_policy(item.name, trust), item)]
+    if kind == IAM_GROUP:
+        planned = call("DeleteGroup", item.name, f"delete group {item.name}", GroupName=item.name)
+        return [Call(planned, lambda: iam.delete_group(item.name), item)]
+    if kind == MANAGED_POLICY:
+        planned = call("DeletePolicy", item.name, f"delete policy {item.name}", PolicyArn=item.name)
+        return [Call(planned, lambda: iam.delete_policy(item.name), item)]
+    if kind == POLICY_VERSION:
+        return _policy_version_calls(ctx, item, state, call)
+    if kind == CONFIGURATION_SET:
+        planned = call(
+            "DeleteConfigurationSet",
+            item.name,
+            f"delete SES configuration set {item.name}",
+            ConfigurationSetName=item.name,
+        )
+        return [Call(planned, lambda: sesv2.delete_configuration_set(region, item.name), item)]
     if kind == SES_IDENTITY:
         planned = call(
             "DeleteEmailIdentity",
@@ -313,6 +382,64 @@ def removal_calls(
     return [
         Call(planned, lambda: sesv2.put_account_sending_attributes(region, enabled=False), item)
     ]
+
+
+def _policy_version_calls(
+    ctx: StepContext,
+    item: PersistenceItem,
+    state: Mapping[str, Any],
+    call: Callable[..., PlannedCall],
+) -> list[Call]:
+    """List the calls that make the version before the attacker's the default, then delete it."""
+    iam = ctx.aws.iam
+    policy_arn, version = item.subject or "", version_of(item)
+    calls: list[Call] = []
+    restore = state.get("restore")
+    if state.get("default") and restore:
+        planned = call(
+            "SetDefaultPolicyVersion",
+            policy_arn,
+            f"make version {restore} of {policy_arn} the default again",
+            PolicyArn=policy_arn,
+            VersionId=restore,
+        )
+        calls.append(
+            Call(planned, partial(iam.set_default_policy_version, policy_arn, restore), item)
+        )
+    planned = call(
+        "DeletePolicyVersion",
+        policy_arn,
+        f"delete version {version} of {policy_arn}",
+        PolicyArn=policy_arn,
+        VersionId=version,
+    )
+    calls.append(Call(planned, partial(iam.delete_policy_version, policy_arn, version), item))
+    return calls
+
+
+def group_deletion_calls(
+    ctx: StepContext, group: str, dependents: GroupDependents, *, account_id: str
+) -> list[Call]:
+    """List the calls that delete a group, after its members and policies."""
+    calls = [
+        call
+        for dependent in group_dependents(group, dependents)
+        for call in removal_calls(ctx, dependent, {}, account_id=account_id)
+    ]
+    return calls + removal_calls(ctx, PersistenceItem(IAM_GROUP, group), {}, account_id=account_id)
+
+
+def policy_deletion_calls(
+    ctx: StepContext, policy_arn: str, dependents: PolicyDependents, *, account_id: str
+) -> list[Call]:
+    """List the calls that delete a managed policy, after its attachments and older versions."""
+    calls = [
+        call
+        for dependent in policy_dependents(policy_arn, dependents)
+        for call in removal_calls(ctx, dependent, {}, account_id=account_id)
+    ]
+    item = PersistenceItem(MANAGED_POLICY, policy_arn)
+    return calls + removal_calls(ctx, item, {}, account_id=account_id)
 
 
 def user_deletion_calls(

@@ -14,11 +14,11 @@ from rich.text import Text
 from remediate.core.interaction import Table
 from remediate.core.secrets import registry
 
+PIPE_WIDTH = 160
+
 # C0 and C1 control characters other than tab and newline: an attacker's user
 # agent or identity name could otherwise move the cursor, recolour or retitle
 # the operator's terminal.
-PIPE_WIDTH = 160
-
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 

@@ -27,6 +27,7 @@ from tests.evidence.trail_fixtures import (
     load_records,
     log_key,
     make_bucket,
+    ses_record,
 )
 from tests.helpers import RecordingConsole
 
@@ -235,3 +236,31 @@ def test_investigate_refuses_the_leaked_key(moto_session: boto3.Session) -> None
         )
 
     assert calls == []
+
+
+def test_hostile_text_inert_on_terminal(
+    samples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Escape sequences and rich markup from a trail record reach the terminal as plain text."""
+    # Wide enough that the events table does not wrap the user agent.
+    monkeypatch.setenv("COLUMNS", "400")
+    record = ses_record(
+        samples_dir,
+        "VerifyEmailIdentity",
+        access_key_id=KEY,
+        event_id="11111111-2222-3333-4444-555555555555",
+        event_time="2015-02-04T01:00:00Z",
+    )
+    record["userAgent"] = "\x1b]0;owned\x07[bold red]evil[/bold red]\x1b[2J"
+    record["eventName"] = "Verify\x1b[31mEmailIdentity"
+    record["requestParameters"] = {"emailAddress": "[link=https://example.com]x[/link]\x9b"}
+    log = tmp_path / "hostile.json.gz"
+    log.write_bytes(gzipped_log([record]))
+
+    code, stdout, stderr = investigate("--cloudtrail-logs", str(log))
+
+    assert code == ExitCode.OK, stderr
+    for control in ("\x1b", "\x07", "\x9b"):
+        assert control not in stdout
+    assert "\\x1b]0;owned\\x07[bold red]evil[/bold red]\\x1b[2J" in stdout
+    assert "Verify\\x1b[31mEmailIdentity" in stdout

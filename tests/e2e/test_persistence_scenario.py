@@ -16,9 +16,13 @@ from moto import mock_aws
 from remediate.cli import cli
 from remediate.core.errors import ExitCode
 from remediate.rehearsal.scenarios import (
+    ATTACKER_CONFIGURATION_SET,
     BACKDOOR_POLICY_ARN,
     BACKDOOR_TRUST,
     BACKDOOR_USER,
+    ESCALATION_GROUP,
+    ESCALATION_POLICY,
+    ESCALATION_POLICY_NAME,
     OUTSIDE_ACCOUNT,
     PERSISTENCE_SENDER,
     PIPELINE_ROLE,
@@ -31,6 +35,9 @@ from remediate.rehearsal.scenarios import (
 from remediate.rehearsal.world import open_world
 
 NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
+# moto's default account, which the rehearsal world uses.
+ACCOUNT = "123456789012"
+ESCALATION_POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{ESCALATION_POLICY_NAME}"
 
 
 @pytest.fixture
@@ -74,6 +81,13 @@ def test_persistence_world_leaves_backdoors() -> None:
             LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateAccessKey"}]
         )
         leaked_policies = iam.list_attached_user_policies(UserName=world.smtp_user_name)
+        members = iam.get_group(GroupName=ESCALATION_GROUP)["Users"]
+        group_policies = iam.list_attached_group_policies(GroupName=ESCALATION_GROUP)
+        version = iam.get_policy_version(PolicyArn=ESCALATION_POLICY_ARN, VersionId="v1")
+        configuration_sets = sesv2.list_configuration_sets()["ConfigurationSets"]
+        lookup_policy = world.session.client("cloudtrail").lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreatePolicy"}]
+        )
 
     assert len(keys) == 1
     assert [policy["PolicyArn"] for policy in attached] == [BACKDOOR_POLICY_ARN]
@@ -86,6 +100,15 @@ def test_persistence_world_leaves_backdoors() -> None:
     assert [policy["PolicyArn"] for policy in leaked_policies["AttachedPolicies"]] == [
         "arn:aws:iam::aws:policy/IAMFullAccess"
     ]
+    assert [member["UserName"] for member in members] == [world.smtp_user_name]
+    assert [policy["PolicyArn"] for policy in group_policies["AttachedPolicies"]] == [
+        ESCALATION_POLICY_ARN
+    ]
+    assert version["PolicyVersion"]["Document"] == ESCALATION_POLICY
+    assert configuration_sets == [ATTACKER_CONFIGURATION_SET]
+    [policy_event] = lookup_policy["Events"]
+    policy_record = json.loads(policy_event["CloudTrailEvent"])
+    assert policy_record["responseElements"]["policy"]["arn"] == ESCALATION_POLICY_ARN
     [item] = lookup["Events"]
     record = json.loads(item["CloudTrailEvent"])
     assert record["userIdentity"]["accessKeyId"] == world.leaked_access_key_id
@@ -114,9 +137,12 @@ def test_rehearse_persistence_removes_backdoors(tmp_path: Path, kept_moto: None)
     assert iam.get_role(RoleName=PIPELINE_ROLE)["Role"]["AssumeRolePolicyDocument"] == (
         PIPELINE_TRUST
     )
+    assert iam.list_groups()["Groups"] == []
+    assert iam.list_policies(Scope="Local")["Policies"] == []
     sesv2 = boto3.client("sesv2", region_name=TEAM_REGION)
     identities = sesv2.list_email_identities()["EmailIdentities"]
     assert [identity["IdentityName"] for identity in identities] == ["example.com"]
+    assert sesv2.list_configuration_sets()["ConfigurationSets"] == []
 
     [incident] = (tmp_path / "incidents").iterdir()
     records = journal(incident)
@@ -172,6 +198,41 @@ def test_rehearse_persistence_removes_backdoors(tmp_path: Path, kept_moto: None)
             "undo": "none: a deleted IAM user cannot be restored",
         },
         {
+            "kind": "group-membership",
+            "name": f"user/{users[0]}/{ESCALATION_GROUP}",
+            "region": None,
+            "created_by": made_by("AddUserToGroup"),
+            "action": "removed",
+            "undo": f"none: removed with IAM group {ESCALATION_GROUP}",
+        },
+        {
+            "kind": "policy-attachment",
+            "name": f"group/{ESCALATION_GROUP}/{ESCALATION_POLICY_ARN}",
+            "region": None,
+            "created_by": made_by("AttachGroupPolicy"),
+            "action": "removed",
+            "undo": f"none: removed with managed policy {ESCALATION_POLICY_ARN}",
+        },
+        {
+            "kind": "iam-group",
+            "name": ESCALATION_GROUP,
+            "region": None,
+            "created_by": made_by("CreateGroup"),
+            "action": "removed",
+            "undo": "none: a deleted group cannot be restored",
+        },
+        {
+            "kind": "managed-policy",
+            "name": ESCALATION_POLICY_ARN,
+            "region": None,
+            "created_by": made_by("CreatePolicy"),
+            "action": "removed",
+            "undo": (
+                "none: a deleted policy cannot be restored; its document is in "
+                "evidence/eradicate-before.json"
+            ),
+        },
+        {
             "kind": "role-trust",
             "name": PIPELINE_ROLE,
             "region": None,
@@ -212,6 +273,18 @@ def test_rehearse_persistence_removes_backdoors(tmp_path: Path, kept_moto: None)
             "created_by": None,
             "action": "kept",
             "undo": None,
+        },
+        {
+            "kind": "configuration-set",
+            "name": ATTACKER_CONFIGURATION_SET,
+            "region": TEAM_REGION,
+            "created_by": made_by("CreateConfigurationSet"),
+            "action": "removed",
+            "undo": (
+                "aws sesv2 create-configuration-set --configuration-set-name "
+                f"{ATTACKER_CONFIGURATION_SET} --region {TEAM_REGION} (its event destinations "
+                "are not restored)"
+            ),
         },
     ]
     # The backdoor key's own events were followed: the role's trust was changed with it.
