@@ -13,6 +13,8 @@ class RecordType:
     STEP_FINISHED = "step.finished"
     STEP_FAILED = "step.failed"
     STEP_DEFERRED = "step.deferred"
+    # A finished step that must run again, because a rollback undid what it did.
+    STEP_REOPENED = "step.reopened"
     ANSWER = "answer"
     AWS_INTENT = "aws.intent"
     AWS_RESULT = "aws.result"
@@ -29,3 +31,15 @@ class RecordType:
     EVIDENCE_FILE = "evidence.file"
     EVIDENCE_SEALED = "evidence.sealed"
     PREFLIGHT = "preflight"
+
+
+# The records that move a step from one state to another; the last one decides its state.
+STEP_LIFECYCLE = frozenset(
+    {
+        RecordType.STEP_STARTED,
+        RecordType.STEP_FINISHED,
+        RecordType.STEP_FAILED,
+        RecordType.STEP_DEFERRED,
+        RecordType.STEP_REOPENED,
+    }
+)

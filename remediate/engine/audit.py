@@ -202,6 +202,7 @@ _DESCRIBE: dict[str, Callable[[Record], str]] = {
     RecordType.STEP_FINISHED: lambda r: f"step {r.get('status')}: {r.get('summary')}",
     RecordType.STEP_FAILED: lambda r: f"step failed: {r.get('error')}",
     RecordType.STEP_DEFERRED: lambda r: f"step deferred until {r.get('due')}: {r.get('summary')}",
+    RecordType.STEP_REOPENED: lambda r: f"step reopened: {r.get('reason')}",
     RecordType.ANSWER: _answer,
     RecordType.CHECK: _check,
     RecordType.GAP: _gap,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from remediate.core.errors import IncidentDirError
-from remediate.core.records import RecordType
+from remediate.core.records import STEP_LIFECYCLE, RecordType
 from remediate.core.secrets import registry
 from remediate.core.timeutil import Clock, format_timestamp
 
@@ -119,6 +119,16 @@ class Journal:
         for record in reversed(self._records):
             if record.type == record_type and all(record.get(k) == v for k, v in match.items()):
                 return record
+        return None
+
+    def finished(self, step_id: str) -> Record | None:
+        """Return the step's step.finished record if that is its last lifecycle record, else None.
+
+        A step that finished and was then reopened (by a rollback) is not finished.
+        """
+        for record in reversed(self._records):
+            if record.type in STEP_LIFECYCLE and record.step == step_id:
+                return record if record.type == RecordType.STEP_FINISHED else None
         return None
 
 

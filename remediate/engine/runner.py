@@ -49,6 +49,9 @@ RUN = "run"
 REHEARSE = "rehearse"
 # The step name of records that belong to no step: opening or reopening the incident.
 INCIDENT_STEP = "incident"
+# The step kinds whose work a rollback undoes: consumers go back to the leaked key, and
+# the key is active again, so the cut-over, deactivation and deletion must happen again.
+UNDONE_BY_ROLLBACK = frozenset({"update-consumers", "watch", "deactivate", "delete-old-key"})
 
 
 @dataclass
@@ -377,14 +380,41 @@ def rollback_incident(
             id=f"rollback-{len(context.journal.records)}", kind="rollback", title="Roll back"
         )
         reopened.record("rollback")
+        # A refused approval names this command, not `resume`.
+        context.policy.resume_hint = f"remediate rollback {incident.path}"
         context.console.heading("Roll back the rotation")
         result = run_step(spec, context)
+        if result.status == StepStatus.OK:
+            _reopen_undone_steps(reopened.playbook, context, incident, spec.id)
         for report in context.write_reports():
             context.console.info(f"Report: {report}")
     return RunOutcome(
         incident=context.incident,
         steps=[StepOutcome(spec.id, spec.title, result.status, result.summary)],
     )
+
+
+def _reopen_undone_steps(
+    playbook: Playbook, context: RunContext, incident: IncidentDir, rollback_step: str
+) -> None:
+    """Reopen the finished steps a rollback undid, so that `remediate resume` runs them again."""
+    reopened = [
+        spec
+        for spec in playbook.steps
+        if spec.kind in UNDONE_BY_ROLLBACK and context.journal.finished(spec.id) is not None
+    ]
+    for spec in reopened:
+        context.journal.append(
+            RecordType.STEP_REOPENED,
+            step=spec.id,
+            kind=spec.kind,
+            reason=f"undone by {rollback_step}",
+        )
+    if reopened:
+        titles = ", ".join(spec.title for spec in reopened)
+        context.console.info(
+            f"Reopened, to run again on `remediate resume {incident.path}`: {titles}."
+        )
 
 
 def _resumed_policy(
@@ -439,7 +469,7 @@ def run_playbook(playbook: Playbook, context: RunContext) -> RunOutcome:
     outcome = RunOutcome(incident=context.incident)
     total = len(playbook.steps)
     for index, spec in enumerate(playbook.steps, start=1):
-        done = context.journal.last(RecordType.STEP_FINISHED, step=spec.id)
+        done = context.journal.finished(spec.id)
         # A report is written again on every run, so that it shows what a resumed
         # run did (a deferred step done at last, say).
         if done is not None and spec.kind != "report":
@@ -452,9 +482,7 @@ def run_playbook(playbook: Playbook, context: RunContext) -> RunOutcome:
             continue
         context.console.heading(f"[{index}/{total}] {spec.title}")
         later = [
-            other
-            for other in playbook.steps[index:]
-            if context.journal.last(RecordType.STEP_FINISHED, step=other.id) is None
+            other for other in playbook.steps[index:] if context.journal.finished(other.id) is None
         ]
         result = run_step(spec, context, later=later)
         outcome.steps.append(StepOutcome(spec.id, spec.title, result.status, result.summary))

@@ -26,6 +26,7 @@ class FollowUpFacts:
 
     access_key_id: str
     user_name: str
+    rehearsal: bool
     verdict: str
     leaked_key_now: str
     temporary: bool
@@ -53,7 +54,17 @@ def build_follow_ups(facts: FollowUpFacts) -> list[str]:
 def _key_follow_ups(facts: FollowUpFacts) -> list[str]:
     items = []
     key_id = facts.access_key_id
-    if facts.leaked_key_now.startswith("Active") and not facts.temporary:
+    resume = "remediate resume <this incident's directory>"
+    if facts.rehearsal:
+        resume = f"on a real incident, {resume}"
+    if facts.leaked_key_now == "Active (rolled back)":
+        items.append(
+            f"Finish the rotation that was rolled back: fix what failed with the new credential, "
+            f"then run {resume}. It switches the consumers to the new key again and deactivates "
+            f"{key_id}. Do not deactivate {key_id} by hand before that: the consumers use it "
+            "again."
+        )
+    elif facts.leaked_key_now.startswith("Active") and not facts.temporary:
         items.append(
             f"Deactivate the leaked key {key_id}, which is still active: aws iam "
             f"update-access-key --user-name {facts.user_name} --access-key-id {key_id} "
@@ -61,8 +72,7 @@ def _key_follow_ups(facts: FollowUpFacts) -> list[str]:
         )
     elif facts.delete_due:
         items.append(
-            f"After {facts.delete_due}, delete the old key {key_id} if nothing broke: "
-            "remediate resume <this incident's directory>"
+            f"After {facts.delete_due}, delete the old key {key_id} if nothing broke: {resume}"
         )
     elif facts.leaked_key_now == "Inactive":
         items.append(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from remediate.core.records import RecordType
+from remediate.core.records import STEP_LIFECYCLE, RecordType
 from remediate.engine.journal import Record
 
 # A step's state when it has not finished: never started, started and not finished
@@ -15,15 +15,6 @@ STARTED = "started"
 FAILED = "failed"
 DEFERRED = "deferred"
 UNFINISHED = frozenset({OPEN, STARTED, FAILED})
-
-_LIFECYCLE = frozenset(
-    {
-        RecordType.STEP_STARTED,
-        RecordType.STEP_FINISHED,
-        RecordType.STEP_FAILED,
-        RecordType.STEP_DEFERRED,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -38,7 +29,7 @@ class PhaseView:
 
 
 def build_phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
-    """List the playbook's steps, then any other step that ran (a rollback), in order.
+    """List the playbook's steps, then the last rollback if one ran.
 
     The last lifecycle record of a step decides its state, so a step that
     failed and then finished on a resume shows as finished.
@@ -48,14 +39,19 @@ def build_phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
         for step in (opened.get("playbook") or {}).get("steps") or []
     ]
     known = {step_id for step_id, _, _ in steps}
+    playbook_ids = set(known)
     for record in records:
         if record.type == RecordType.STEP_STARTED and record.step and record.step not in known:
             known.add(record.step)
-            steps.append((record.step, str(record.get("kind")), str(record.get("title"))))
+            kind = str(record.get("kind"))
+            if kind == "rollback":
+                # Only the last rollback counts: an earlier one refused or failed is superseded.
+                steps = [step for step in steps if step[0] in playbook_ids or step[1] != kind]
+            steps.append((record.step, kind, str(record.get("title"))))
 
     latest: dict[str, Record] = {}
     for record in records:
-        if record.type in _LIFECYCLE and record.step:
+        if record.type in STEP_LIFECYCLE and record.step:
             latest[record.step] = record
     return [
         _phase(step_id, kind, title, latest.get(step_id))
@@ -75,4 +71,8 @@ def _phase(step_id: str, kind: str, title: str, record: Record | None) -> PhaseV
         return PhaseView(step_id, kind, title, FAILED, str(record.get("error")))
     if record.type == RecordType.STEP_DEFERRED:
         return PhaseView(step_id, kind, title, DEFERRED, str(record.get("summary")))
+    if record.type == RecordType.STEP_REOPENED:
+        return PhaseView(
+            step_id, kind, title, OPEN, f"{record.get('reason')} at {record.time}; runs again"
+        )
     return PhaseView(step_id, kind, title, STARTED, f"started at {record.time}, not finished")

@@ -102,16 +102,41 @@ def _successful_changes(records: Sequence[Record]) -> list[tuple[Record, Record]
 
 
 def _containment(records: Sequence[Record]) -> KeyTime:
+    """Take the first successful containment change, and say when a rollback undid it."""
     kinds = step_kinds(records)
-    for intent, result in _successful_changes(records):
+    changes = _successful_changes(records)
+    for intent, result in changes:
         kind = kinds.get(str(intent.step), "")
         if kind in CONTAINMENT_KINDS:
-            return KeyTime(
-                result.time,
+            basis = (
                 f"{intent.get('service')} {intent.get('operation')} on "
-                f"{intent.get('resource')} ({kind} step)",
+                f"{intent.get('resource')} ({kind} step)"
             )
+            return KeyTime(result.time, basis + _rollbacks_after(records, changes, result))
     return KeyTime(None, "not contained yet: no containment action and no deactivation")
+
+
+def _rollbacks_after(
+    records: Sequence[Record], changes: Sequence[tuple[Record, Record]], contained: Record
+) -> str:
+    """Describe each rollback that made the leaked key usable again after containment."""
+    text = ""
+    for finished, outputs in finished_outputs(records, "rollback"):
+        if not outputs.get("reactivated") or finished.seq < contained.seq:
+            continue
+        text += f"; undone by the rollback at {finished.time}"
+        again = next(
+            (
+                result
+                for intent, result in changes
+                if result.seq > finished.seq
+                and intent.get("operation") == "UpdateAccessKey"
+                and (intent.get("params") or {}).get("Status") == "Inactive"
+            ),
+            None,
+        )
+        text += f", contained again at {again.time}" if again else ", so the leaked key is usable"
+    return text
 
 
 def _rotation(records: Sequence[Record]) -> KeyTime:

@@ -116,13 +116,14 @@ def build_view(
     eradication = build_eradication(records)
     consumers = build_consumers(records)
     left_behind = list(outputs.get("find-consumers", {}).get("left_behind", []))
-    containment = _containment(outputs, identify, contain_actions)
+    containment = _containment(outputs, identify, contain_actions, _last_key_change(records))
     deferred = _deferred(records)
 
     follow_ups = build_follow_ups(
         FollowUpFacts(
             access_key_id=access_key_id,
             user_name=user_name,
+            rehearsal=opened.get("mode") == "rehearse",
             verdict=verdict_text,
             leaked_key_now=containment["leaked_key_now"],
             temporary=bool(identify.get("temporary")),
@@ -206,10 +207,24 @@ def _deferred(records: Sequence[Record]) -> dict[str, str]:
     return due
 
 
+def _last_key_change(records: Sequence[Record]) -> str | None:
+    """Return the kind of the last step that changed the leaked key's status (a rollback, say)."""
+    for record in reversed(records):
+        kind = record.get("kind")
+        if (
+            record.type == RecordType.STEP_FINISHED
+            and record.get("status") == "ok"
+            and kind in {"deactivate", "rollback", "delete-old-key"}
+        ):
+            return str(kind)
+    return None
+
+
 def _containment(
     outputs: dict[str, dict[str, Any]],
     identify: dict[str, Any],
     contain_actions: Sequence[ContainActionView],
+    last_key_change: str | None,
 ) -> dict[str, str]:
     """Summarise the incident now: the leaked key's status, its replacement, contained or not."""
     brakes = [
@@ -234,7 +249,7 @@ def _containment(
         status = "Inactive"
     if outputs.get("delete-old-key", {}).get("deleted"):
         status = "Deleted"
-    if outputs.get("rollback", {}).get("restored") is not None:
+    if last_key_change == "rollback":
         status = "Active (rolled back)"
     new_key = outputs.get("rotate", {}).get("new_access_key_id")
     return {

@@ -11,8 +11,14 @@ from remediate.core.errors import InputRequiredError, UsageError
 from remediate.core.records import RecordType
 from remediate.engine.answers import AnswerPolicy, AnswersFile
 from remediate.engine.journal import read_journal
-from remediate.engine.runner import IncidentRequest, rollback_incident, start_incident
+from remediate.engine.runner import (
+    IncidentRequest,
+    resume_incident,
+    rollback_incident,
+    start_incident,
+)
 from remediate.rehearsal.moto_fills import install_fills
+from remediate.report.view import build_view
 from tests.helpers import (
     CONSUMER_REGION,
     SMTP_USER,
@@ -83,6 +89,95 @@ def test_rollback_restores_key_and_consumer(moto_session: boto3.Session, tmp_pat
         record.get("operation") for record in records if record.type == RecordType.AWS_INTENT
     ]
     assert intents[-2:] == ["UpdateAccessKey", "UpdateSecretVersionStage"]
+
+
+def test_resume_after_rollback_rotates_again(moto_session: boto3.Session, tmp_path: Path) -> None:
+    """A rollback reopens the steps it undid; a resume switches and deactivates again."""
+    world = make_smtp_world(moto_session)
+    incident = tmp_path / "incident"
+    rotated(moto_session, world.leaked_key_id, incident)
+    new_key = current_secret(moto_session)["username"]
+    rollback(moto_session, incident, write_answers(tmp_path, "rollback"))
+    records = list(read_journal(incident / "journal.jsonl"))
+    reopened = [
+        (record.step, record.get("reason"))
+        for record in records
+        if record.type == RecordType.STEP_REOPENED
+    ]
+    rollback_step = next(
+        record.step for record in records if record.get("kind") == "rollback" and record.step
+    )
+    assert reopened == [
+        ("update-consumers", f"undone by {rollback_step}"),
+        ("watch", f"undone by {rollback_step}"),
+        ("deactivate", f"undone by {rollback_step}"),
+    ]
+    view = build_view(records, FixedClock().current)
+    assert view.containment["leaked_key_now"] == "Active (rolled back)"
+    assert view.containment["contained"] == "no: the leaked key is active"
+    phases = {phase.step_id: phase for phase in view.phases}
+    assert phases["deactivate"].status == "open"
+    assert phases["deactivate"].summary.startswith(f"undone by {rollback_step} at ")
+    assert view.follow_ups[0].startswith(
+        "Finish the rotation that was rolled back: fix what failed with the new credential, "
+        "then run remediate resume <this incident's directory>."
+    )
+    assert "; undone by the rollback at " in view.key_times.containment.basis
+    assert view.key_times.containment.basis.endswith(", so the leaked key is usable")
+
+    console = RecordingConsole()
+    clock = FixedClock()
+    resume_incident(
+        incident,
+        session_factory=lambda profile, region: moto_session,
+        console=console,
+        prompter=None,
+        answers_path=write_answers(tmp_path, "deactivate-old-key"),
+        clock=clock,
+        sleep=clock.advance,
+    )
+
+    assert key_statuses(moto_session) == {world.leaked_key_id: "Inactive", new_key: "Active"}
+    assert current_secret(moto_session)["username"] == new_key
+    titles = [line for line in console.lines if "done earlier" in line]
+    assert not any("Deactivate" in line or "Update every consumer" in line for line in titles)
+    records = list(read_journal(incident / "journal.jsonl"))
+    finished = [
+        record.step
+        for record in records
+        if record.type == RecordType.STEP_FINISHED and record.get("status") == "ok"
+    ]
+    assert finished.count("update-consumers") == 2
+    assert finished.count("deactivate") == 2
+    view = build_view(records, FixedClock().current)
+    assert view.containment["leaked_key_now"] == "Inactive"
+    assert view.containment["contained"] == "yes: the leaked key is inactive"
+    assert ", contained again at " in view.key_times.containment.basis
+    assert view.unfinished == [
+        "Delete the old key after the watch window (on a later resume) (deferred)"
+    ]
+
+
+def test_refused_rollback_names_rollback_command(
+    moto_session: boto3.Session, tmp_path: Path
+) -> None:
+    world = make_smtp_world(moto_session)
+    rotated(moto_session, world.leaked_key_id, tmp_path / "incident")
+
+    with pytest.raises(InputRequiredError) as refused:
+        rollback(moto_session, tmp_path / "incident", write_answers(tmp_path, "deactivate-old-key"))
+
+    assert refused.value.next_step is not None
+    assert f"remediate rollback {tmp_path / 'incident'}" in refused.value.next_step
+
+    rollback(moto_session, tmp_path / "incident", write_answers(tmp_path, "rollback"))
+
+    records = list(read_journal(tmp_path / "incident" / "journal.jsonl"))
+    phases = build_view(records, FixedClock().current).phases
+    # The refused attempt is superseded by the one that went through.
+    assert [(phase.kind, phase.status) for phase in phases if phase.kind == "rollback"] == [
+        ("rollback", "ok")
+    ]
 
 
 def test_rollback_needs_approval(moto_session: boto3.Session, tmp_path: Path) -> None:
