@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from remediate.aws.base import ClientFactory, aws_call
+from remediate.aws.base import ClientFactory, aws_call, request_id_of
 from remediate.core.secrets import SecretValue
 
 
@@ -17,6 +17,7 @@ class CallerIdentity:
     account: str
     arn: str
     user_id: str
+    request_id: str | None = None
 
 
 class StsGateway:
@@ -67,5 +68,8 @@ class StsGateway:
 
 def _identity(response: Mapping[str, Any]) -> CallerIdentity:
     return CallerIdentity(
-        account=response["Account"], arn=response["Arn"], user_id=response["UserId"]
+        account=response["Account"],
+        arn=response["Arn"],
+        user_id=response["UserId"],
+        request_id=request_id_of(response),
     )

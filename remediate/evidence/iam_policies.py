@@ -99,6 +99,44 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(item) for item in value or []]
 
 
+def rights_beyond_sending(documents: Iterable[NamedDocument]) -> list[dict[str, Any]]:
+    """List the policies whose Allow statements grant more than SES sending, with those actions.
+
+    An action pattern counts as sending when it starts with `ses:Send` (`ses:SendRawEmail`,
+    `ses:Send*`). Every other pattern, and any NotAction, is more than an SMTP user needs, so
+    the new key would inherit it.
+    """
+    found: list[dict[str, Any]] = []
+    for named in documents:
+        actions: list[str] = []
+        for statement in _statements(named.document):
+            if statement.get("Effect") != "Allow":
+                continue
+            if "NotAction" in statement:
+                actions.append("NotAction " + ", ".join(_as_list(statement["NotAction"])))
+                continue
+            actions += [
+                action
+                for action in _as_list(statement.get("Action", []))
+                if not action.lower().startswith("ses:send") and action not in actions
+            ]
+        if actions:
+            found.append({"source": named.source, "actions": actions})
+    return found
+
+
+def describe_extra_rights(extra: list[dict[str, Any]]) -> str:
+    """Name each policy that grants more than sending, with at most three of its actions."""
+    parts = []
+    for item in extra:
+        actions = list(item["actions"])
+        shown = ", ".join(actions[:3]) + (
+            f" and {len(actions) - 3} more" if len(actions) > 3 else ""
+        )
+        parts.append(f"{item['source']} ({shown})")
+    return "; ".join(parts)
+
+
 def sending_statements(documents: Iterable[NamedDocument]) -> list[dict[str, Any]]:
     """Return the Allow statements that let the user send mail, narrowed to the sending actions.
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from remediate.evidence.iam_policies import describe_extra_rights
 from remediate.report.phases import PhaseView
 from remediate.report.response import ConsumerView, ContainActionView, EradicationItemView
 from remediate.report.sending import SendingView
@@ -88,6 +89,14 @@ def _key_follow_ups(facts: FollowUpFacts) -> list[str]:
             "deriving SMTP passwords of other regions."
         )
     identify = facts.outputs.get("identify", {})
+    extra = _still_granted(identify.get("rights_beyond_sending") or [], facts)
+    new_user = facts.outputs.get("rotate", {}).get("user_name")
+    if extra and new_user in (None, facts.user_name):
+        items.append(
+            f"The user {facts.user_name} may do more than send mail: "
+            f"{describe_extra_rights(extra)}. The new key has the same rights. Leave it only "
+            "ses:SendRawEmail (and ses:SendEmail if a consumer calls the API)."
+        )
     for policy in identify.get("quarantine_policies", []):
         items.append(
             f"AWS attached {policy['name']} to {facts.user_name}: open an AWS Support case to "
@@ -100,6 +109,31 @@ def _key_follow_ups(facts: FollowUpFacts) -> list[str]:
             f"{issuer.get('arn') or 'the principal that issued it'} may have leaked too."
         )
     return items
+
+
+def _still_granted(extra: list[dict[str, Any]], facts: FollowUpFacts) -> list[dict[str, Any]]:
+    """Leave out the grants that eradication removed from the user (a group, an attachment)."""
+    user = facts.user_name
+    gone: set[str] = set()
+    for item in facts.eradication:
+        if item.action != "removed":
+            continue
+        if item.kind == "iam-group":
+            gone.add(f"group {item.name}:")
+        elif item.kind == "group-membership" and item.name.startswith(f"user/{user}/"):
+            gone.add(f"group {item.name.removeprefix(f'user/{user}/')}:")
+        elif item.kind == "policy-attachment" and item.name.startswith(f"user/{user}/"):
+            gone.add(f"attached {item.name.rsplit('/', 1)[-1]}")
+        elif item.kind == "inline-policy" and item.name.startswith(f"user/{user}/"):
+            gone.add(f"inline {item.name.rsplit('/', 1)[-1]}")
+    return [
+        entry
+        for entry in extra
+        if not any(
+            str(entry["source"]) == prefix or str(entry["source"]).startswith(prefix + " ")
+            for prefix in gone
+        )
+    ]
 
 
 def _brake_follow_ups(actions: Sequence[ContainActionView]) -> list[str]:

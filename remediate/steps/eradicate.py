@@ -179,7 +179,10 @@ class EradicateStep(Step):
         if present:
             detail = "still in the account: " + "; ".join(label(item) for item in present)
         else:
-            detail = f"{len(self._changed)} removed or reverted item(s) read back as gone"
+            detail = (
+                f"the {len(self._changed)} item(s) acted on read back as gone; what a deleted "
+                "user, group, role or policy held went with it"
+            )
         return [Check("persistence-removed", not present, detail)]
 
     def _sweep(self, ctx: StepContext) -> SweepResult:

@@ -15,7 +15,9 @@ from remediate.evidence.iam_policies import (
     QUARANTINE_POLICY_PREFIX,
     SENDING_AND_KEY_ACTIONS,
     SES_SEND_ACTIONS,
+    describe_extra_rights,
     documents_of,
+    rights_beyond_sending,
     sources_allowing,
     statement_effect,
 )
@@ -116,6 +118,9 @@ class IdentifyStep(Step):
             "other_keys": [_key_record(key, now) for key in keys if key.access_key_id != key_id],
             "policies": _policies_record(policies) if policies else None,
             "ses_send_sources": _ses_send_sources(policies) if policies else None,
+            "rights_beyond_sending": rights_beyond_sending(documents_of(policies))
+            if policies
+            else None,
             "quarantine_policies": _quarantine_policies(policies) if policies else [],
             "operator_arn": operator.arn,
             "operator_owns_key": operator.arn == user_arn,
@@ -338,6 +343,9 @@ def _show(ctx: StepContext, outputs: dict[str, Any]) -> None:
                 "; ".join(sources) if sources else "no policy allows ses:SendRawEmail",
             ]
         )
+    extra = outputs["rights_beyond_sending"]
+    if extra:
+        rows.append(["May also", describe_extra_rights(extra)])
     ctx.console.table(Table("The leaked key", ["", ""], rows))
     if outputs["operator_owns_key"]:
         ctx.console.warning(

@@ -18,6 +18,7 @@ from remediate.aws.base import CallReceipt
 from remediate.aws.iam import ACTIVE, AccessKey, CreatedAccessKey
 from remediate.aws.smtp import smtp_endpoint
 from remediate.aws.smtp_auth import SmtpCheckResult, verify_for_region
+from remediate.aws.sts import CallerIdentity
 from remediate.core.errors import AwsCallError, UsageError, VerificationError
 from remediate.core.interaction import Choice, Question, QuestionKind
 from remediate.core.records import RecordType
@@ -152,7 +153,13 @@ class RotateStep(Step):
             for consumer in consumers
             if updater_for(consumer).stages
         }
-        identity_arn = _prove(ctx, credential, _user_arn(ctx, user), self.params)
+        identity = _prove(ctx, credential, _user_arn(ctx, user), self.params)
+        identity_arn = identity.arn
+        proof = {
+            "at": format_timestamp(ctx.now()),
+            "arn": identity.arn,
+            "request_id": identity.request_id,
+        }
         smtp_checks = _prove_smtp(ctx, credential, consumers, self.params)
 
         outputs: dict[str, Any] = {
@@ -160,6 +167,8 @@ class RotateStep(Step):
             "new_access_key_id": credential.access_key_id,
             "deleted_access_key_id": deleted,
             "verified_arn": identity_arn,
+            # The new key's own GetCallerIdentity call, which IAM's last-used data will show.
+            "proof": proof,
             "escrow": escrow_record,
             "staged": staged,
             "smtp_checks": smtp_checks,
@@ -176,7 +185,14 @@ class RotateStep(Step):
         new_key = result.outputs["new_access_key_id"]
         keys = {key.access_key_id: key for key in ctx.aws.iam.list_access_keys(user)}
         key = keys.get(new_key)
+        proof = result.outputs["proof"]
         return [
+            Check(
+                "new-key-works",
+                True,
+                f"sts GetCallerIdentity signed with {new_key} at {proof['at']} returned "
+                f"{proof['arn']} (request ID {proof['request_id'] or 'unknown'})",
+            ),
             Check(
                 "new-key-active",
                 key is not None and key.status == "Active",
@@ -466,7 +482,7 @@ def _create(ctx: StepContext, user: str) -> NewCredential:
 
 def _prove(
     ctx: StepContext, created: NewCredential, user_arn: str, params: Mapping[str, Any]
-) -> str:
+) -> CallerIdentity:
     """Call STS GetCallerIdentity with the new key, waiting while IAM propagates it."""
     attempts = int(params["verify_attempts"])
     delay = float(params["verify_first_delay_seconds"])
@@ -491,7 +507,7 @@ def _prove(
                 f"The new key {created.access_key_id} authenticates as {identity.arn}, "
                 f"not as {user_arn}."
             )
-        return identity.arn
+        return identity
     raise VerificationError(
         f"The new key {created.access_key_id} was still rejected after {attempts} attempts "
         f"({last_error.code if last_error else 'unknown'}). No consumer reads it yet; it is in "

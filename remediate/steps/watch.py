@@ -65,7 +65,12 @@ class WatchStep(Step):
         last = observations[-1]
 
         old_used_after = _used_after(last["old"], switched_at)
-        new_used = last["new"]["last_used_date"] is not None
+        # remediate's own proof call with the new key is no consumer's use of it.
+        proof_at = (ctx.output_of("rotate").get("proof") or {}).get("at")
+        since = switched_at or proof_at
+        new_used = (
+            _used_after(last["new"], since) if since else last["new"]["last_used_date"] is not None
+        )
         summary = _summary(ctx.access_key_id, str(new_key), old_used_after, new_used, minutes)
         _show(ctx, observations)
         status = StepStatus.DEGRADED if old_used_after else StepStatus.OK
@@ -116,11 +121,12 @@ def _record(last: AccessKeyLastUsed) -> dict[str, Any]:
     }
 
 
-def _used_after(observed: Mapping[str, Any], switched_at: str | None) -> bool:
+def _used_after(observed: Mapping[str, Any], moment: str | None) -> bool:
+    """Return whether the key was last used after the moment (False when it is unknown)."""
     used = observed.get("last_used_date")
-    if not used or not switched_at:
+    if not used or not moment:
         return False
-    return parse_timestamp(str(used)) > parse_timestamp(switched_at)
+    return parse_timestamp(str(used)) > parse_timestamp(moment)
 
 
 def _summary(old_key: str, new_key: str, old_used_after: bool, new_used: bool, minutes: int) -> str:
@@ -130,7 +136,11 @@ def _summary(old_key: str, new_key: str, old_used_after: bool, new_used: bool, m
         if old_used_after
         else f"{old_key} shows no use since the consumers were switched"
     )
-    new = f"{new_key} is in use" if new_used else f"{new_key} shows no use yet"
+    new = (
+        f"{new_key} is in use since the switch"
+        if new_used
+        else f"{new_key} shows no use since the switch yet"
+    )
     return f"{old}; {new} ({looked}; IAM lags by minutes to hours)."
 
 

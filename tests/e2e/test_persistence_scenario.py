@@ -293,6 +293,14 @@ def test_rehearse_persistence_removes_backdoors(tmp_path: Path, kept_moto: None)
     ]
     assert trust_event["userIdentity"]["accessKeyId"] == created_key
     assert OUTSIDE_ACCOUNT in trust_event["requestParameters"]["policyDocument"]
+    report = (incident / "report.md").read_text()
+    # The group the attacker added the user to is gone, so only the scenario's own grant is left.
+    assert (
+        f"- [ ] The user {users[0]} may do more than send mail: attached IAMFullAccess (iam:\\*, "
+        "organizations:DescribeAccount, organizations:DescribeOrganization and 8 more). The new "
+        "key has the same rights. Leave it only ses:SendRawEmail (and ses:SendEmail if a consumer "
+        "calls the API).\n"
+    ) in report
     password = backdoor_password()
     assert password not in result.output
     for path in incident.rglob("*"):

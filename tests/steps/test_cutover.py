@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -44,6 +44,30 @@ def test_watch_sees_no_use_of_old_key(moto_session: boto3.Session) -> None:
     assert result.summary.startswith(
         f"{world.leaked_key_id} shows no use since the consumers were switched"
     )
+
+
+class WallClock(FixedClock):
+    """The real time, as moto records a key's last use in real time too."""
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def test_watch_ignores_own_proof_call(moto_session: boto3.Session) -> None:
+    """The new key's only use is remediate's GetCallerIdentity proof: no consumer uses it yet."""
+    world = make_smtp_world(moto_session)
+    context = switched(moto_session, world.leaked_key_id, clock=WallClock())
+    new_key = context.output_of("rotate")["new_access_key_id"]
+
+    first = run_step(context, "watch")
+
+    assert first.outputs["observations"][0]["new"]["service"] == "sts"
+    assert first.outputs["new_key_used"] is False
+    assert f"{new_key} shows no use since the switch yet" in first.summary
+    use_key(new_key, context.secret(new_key).reveal())
+    again = run_step(context, "watch")
+    assert again.outputs["new_key_used"] is True
+    assert f"{new_key} is in use since the switch" in again.summary
 
 
 def test_watch_sees_forgotten_consumer(moto_session: boto3.Session) -> None:

@@ -219,6 +219,10 @@ def test_eradicate_deletes_user_and_holdings(moto_session: boto3.Session) -> Non
     assert operations == ["DeleteAccessKey", "DeleteLoginProfile", "DetachUserPolicy", "DeleteUser"]
     check = context.journal.last(RecordType.CHECK, name="persistence-removed")
     assert check.get("passed") is True
+    assert check.get("detail") == (
+        "the 1 item(s) acted on read back as gone; what a deleted user, group, role or policy "
+        "held went with it"
+    )
 
 
 def test_declined_user_asks_each_part(moto_session: boto3.Session) -> None:

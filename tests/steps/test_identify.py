@@ -33,6 +33,7 @@ def test_identify_finds_owner_and_key(moto_session: boto3.Session) -> None:
         "groups": [],
     }
     assert outputs["ses_send_sources"] == ["inline AmazonSesSendingAccess"]
+    assert outputs["rights_beyond_sending"] == []
     assert outputs["quarantine_policies"] == []
     assert outputs["temporary"] is False
     assert result.summary == (
@@ -81,6 +82,10 @@ def test_identify_reads_attached_and_group_rights(moto_session: boto3.Session) -
 
     assert outputs["ses_send_sources"] == ["attached SesSend", "group mailers: inline SesAll"]
     assert outputs["policies"]["groups"] == ["mailers"]
+    assert outputs["rights_beyond_sending"] == [
+        {"source": "group mailers: inline SesAll", "actions": ["ses:*"]}
+    ]
+    assert "row: May also | group mailers: inline SesAll (ses:*)" in context.console.text
 
 
 def test_identify_without_send_rights(moto_session: boto3.Session) -> None:

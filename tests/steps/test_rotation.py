@@ -57,6 +57,16 @@ def test_rotate_stages_new_key(moto_session: boto3.Session) -> None:
     assert current_secret(moto_session)["username"] == world.leaked_key_id
     secret = context.secret(new_key).reveal()
     assert pending_secret(moto_session)["password"] == smtp_password_v4(secret, CONSUMER_REGION)
+    proof = outputs["proof"]
+    assert proof["at"] == "2026-12-04T03:00:00Z"
+    assert proof["arn"] == f"arn:aws:iam::123456789012:user/{SMTP_USER}"
+    assert re.fullmatch(r"[0-9A-Za-z-]{20,}", str(proof["request_id"]))
+    check = context.journal.last(RecordType.CHECK, name="new-key-works")
+    assert check.get("passed") is True
+    assert check.get("detail") == (
+        f"sts GetCallerIdentity signed with {new_key} at 2026-12-04T03:00:00Z returned "
+        f"arn:aws:iam::123456789012:user/{SMTP_USER} (request ID {proof['request_id']})"
+    )
 
 
 def session_rejecting_new_keys(rejections: int) -> Any:
