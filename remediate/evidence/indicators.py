@@ -84,11 +84,12 @@ class IndicatorInfo:
     description: str
     source: str
 
-    def finding(self, **evidence: Any) -> Finding:
+    def finding(self, *, severity: Severity | None = None, **evidence: Any) -> Finding:
+        """Build the finding; `severity` replaces the indicator's own when the evidence is worse."""
         return Finding(
             id=self.id,
             title=self.title,
-            severity=self.severity,
+            severity=severity or self.severity,
             description=self.description,
             source=self.source,
             **evidence,

@@ -29,7 +29,12 @@ from remediate.evidence.gaps import (
 )
 from remediate.evidence.indicators import Catalogue, Finding, default_catalogue, sort_findings
 from remediate.evidence.lookup import LookupResult, lookup_events
-from remediate.evidence.sending import RegionSending, collect_sending, sending_findings
+from remediate.evidence.sending import (
+    DATA_POINT_INTERVAL,
+    RegionSending,
+    collect_sending,
+    sending_findings,
+)
 from remediate.evidence.ses_account import describe_account
 from remediate.evidence.trail_bucket import (
     TrailBucketReader,
@@ -409,7 +414,9 @@ def sending_table(investigation: Investigation) -> Table:
                 describe_account(region.account) if region.account else "-",
                 "none" if region.baseline is None else f"{region.baseline:g}",
                 ", ".join(flag.kind for flag in region.flags) or "-",
-                f"{format_timestamp(window[0])} to {format_timestamp(window[1])}"
+                # From the first flagged point's start to the last one's end, as the report says.
+                f"{format_timestamp(window[0])} to "
+                f"{format_timestamp(window[1] + DATA_POINT_INTERVAL)}"
                 if window
                 else "-",
             )

@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from remediate.aws.cloudwatch import CloudWatchGateway
@@ -36,6 +36,7 @@ from remediate.evidence.indicators import (
     IndicatorInfo,
     SendingIndicators,
     SendingThresholds,
+    Severity,
     default_catalogue,
     sort_findings,
 )
@@ -65,6 +66,8 @@ VOLUME_FLAGS = frozenset({FLAG_SPIKE, FLAG_NEW_REGION, FLAG_UNUSED_REGION})
 PRODUCTION_FLAGS = frozenset({FLAG_REVIEW_PENDING, FLAG_PRODUCTION_UNUSED})
 
 MAX_WORKERS = 4
+# GetSendStatistics gives one data point per 15 minutes; a point's time is its start.
+DATA_POINT_INTERVAL = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class SendingFlag:
     kind: str
     description: str
     timestamps: tuple[datetime, ...]
+    # Raises the finding's severity above the indicator's own (a rate past AWS's review level).
+    severity: Severity | None = None
 
     def to_record(self) -> dict[str, Any]:
         moments = sorted(self.timestamps)
@@ -415,7 +420,9 @@ def _reputation_flags(
         near = thresholds.near_fraction * review_rate
         reasons: list[str] = []
         moments: list[datetime] = []
+        past_review = False
         if attempts >= thresholds.reputation_min_attempts and count / attempts >= near:
+            past_review = count / attempts >= review_rate
             reasons.append(f"{name} rate {count / attempts:.2%} over {attempts} delivery attempts")
             moments.extend(
                 point.timestamp
@@ -428,12 +435,14 @@ def _reputation_flags(
                 f"AWS's own {metric} reached {peak[1]:.2%} at {format_timestamp(peak[0])}"
             )
             moments.extend(metrics.points_at_or_above(metric, near))
+            past_review = past_review or peak[1] >= review_rate
         if reasons:
             flags.append(
                 SendingFlag(
                     kind,
                     f"{'; '.join(reasons)}; AWS reviews an account at {review_rate:.1%}",
                     tuple(sorted(set(moments))),
+                    Severity.HIGH if past_review else None,
                 )
             )
     return flags
@@ -468,7 +477,10 @@ def _finding(
             for event in requests
         )
         summary = f"{summary} Requested with the key: {calls}."
+    raised = [flag.severity for _, flag in flagged if flag.severity is not None]
+    severity = max([info.severity, *raised], key=lambda level: level.rank)
     return info.finding(
+        severity=severity,
         event_ids=tuple(dict.fromkeys(event.ref for event in requests)),
         data_points=tuple(dict.fromkeys(references)),
         summary=summary,

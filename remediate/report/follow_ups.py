@@ -189,18 +189,29 @@ def _consumer_follow_ups(facts: FollowUpFacts) -> list[str]:
 
 
 def _attacker_follow_ups(facts: FollowUpFacts) -> list[str]:
-    items = [
-        f"Decide what to do with the {item.kind} {item.name}"
-        + (f" ({item.region})" if item.region else "")
-        + (
-            f", created by {item.created_by.event_name} at {item.created_by.event_time}"
-            if item.created_by
-            else ""
+    pending = {
+        region.region
+        for region in facts.sending
+        if region.account is not None and region.account.review_status == "PENDING"
+    }
+    items = []
+    # An item found by listing alone is most likely the team's own: only the kept items an
+    # event ties to the attacker need a decision.
+    for item in facts.eradication:
+        if item.action != "kept" or item.created_by is None:
+            continue
+        made = f"created by {item.created_by.event_name} at {item.created_by.event_time}"
+        if item.kind == "production-access-request":
+            if item.region not in pending:
+                items.append(
+                    f"Ask AWS Support to withdraw the production-access request in {item.region} "
+                    f"({made}); no API withdraws it."
+                )
+            continue
+        region = f" ({item.region})" if item.region else ""
+        items.append(
+            f"Decide what to do with the {item.kind} {item.name}{region}, {made}, which was kept."
         )
-        + ", which was kept."
-        for item in facts.eradication
-        if item.action == "kept"
-    ]
     eradicated = any(
         phase.kind == "eradicate" and phase.status in {"ok", "degraded"} for phase in facts.phases
     )

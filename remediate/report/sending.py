@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from remediate.core.records import RecordType
 from remediate.core.timeutil import format_timestamp, parse_timestamp
 from remediate.engine.journal import Record
+from remediate.evidence.sending import DATA_POINT_INTERVAL
 from remediate.report.records import text_or_none
-
-# GetSendStatistics returns one data point per 15-minute interval, stamped with its start.
-POINT_INTERVAL = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,7 @@ def _abuse_window(window: Any, points: Sequence[dict[str, Any]]) -> AbuseWindow 
     )
     return AbuseWindow(
         start=format_timestamp(start),
-        end=format_timestamp(last + POINT_INTERVAL),
+        end=format_timestamp(last + DATA_POINT_INTERVAL),
         delivery_attempts=inside,
     )
 

@@ -252,10 +252,12 @@ def _containment(
     if last_key_change == "rollback":
         status = "Active (rolled back)"
     new_key = outputs.get("rotate", {}).get("new_access_key_id")
+    rotated_user = str(outputs.get("rotate", {}).get("user_name") or "")
     return {
         "leaked_key_now": str(status or "unknown"),
         "replacement": str(new_key or "not created yet"),
-        "new_user": str(outputs.get("rotate", {}).get("user_name") or ""),
+        # Set only when the rotation moved the credential to a new IAM user.
+        "new_user": "" if rotated_user == identify.get("user_name") else rotated_user,
         "contained": "yes: the leaked key is " + str(status).lower()
         if status in {"Inactive", "Deleted"}
         else _partly(brakes, "no: the leaked key is active"),

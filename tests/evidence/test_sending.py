@@ -137,6 +137,28 @@ def test_bounce_rate_near_review() -> None:
     )
 
 
+def test_reputation_severity_by_rate() -> None:
+    """Past AWS's review level the reputation finding is high; just below it, medium."""
+    past = analyse_region(
+        "eu-west-1", steady_points(bounces=1), None, now=NOW, thresholds=THRESHOLDS
+    )
+    # Old enough that the region is not new: only the rate is flagged.
+    near_points = [SendDataPoint(NOW - timedelta(days=10), 200, 9, 0, 0)]
+    near = analyse_region("eu-west-2", near_points, None, now=NOW, thresholds=THRESHOLDS)
+
+    [past_finding] = sending_findings([past])
+    [near_finding] = sending_findings([near])
+    [both] = sending_findings([near, past])
+
+    assert [flag.description for flag in near.flags] == [
+        "bounce rate 4.50% over 200 delivery attempts; AWS reviews an account at 5.0%"
+    ]
+    assert past_finding.id == "ses-reputation-risk"
+    assert past_finding.severity == "high"
+    assert near_finding.severity == "medium"
+    assert both.severity == "high"
+
+
 def test_rates_need_volume() -> None:
     points = [SendDataPoint(NOW - timedelta(days=10), 20, 10, 1, 0)]
 
@@ -210,3 +232,21 @@ def test_record_is_json() -> None:
         "start": "2026-12-04T09:00:00Z",
         "end": "2026-12-04T09:00:00Z",
     }
+
+
+def test_table_window_ends_with_last_point() -> None:
+    """The terminal shows the abuse window as the report does: to the last point's end."""
+    from remediate.evidence.investigation import build_investigation, sending_table
+
+    first = NOW - timedelta(hours=3)
+    points = [
+        *steady_points(),
+        SendDataPoint(first, 900, 40, 2, 0),
+        SendDataPoint(first + timedelta(minutes=15), 800, 30, 1, 0),
+    ]
+    region = analyse_region("eu-west-1", points, None, now=NOW, thresholds=THRESHOLDS)
+    investigation = build_investigation("AKIAIOSFODNN7EXAMPLE", [], sending=[region])
+
+    [row] = sending_table(investigation).rows
+
+    assert row[-1] == "2026-12-04T09:00:00Z to 2026-12-04T09:30:00Z"

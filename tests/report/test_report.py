@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -14,6 +15,7 @@ from remediate.core.errors import ExitCode
 from remediate.core.records import RecordType
 from remediate.engine.journal import Journal, Record, read_journal
 from remediate.report.evidence import read_bundle
+from remediate.report.follow_ups import FollowUpFacts, build_follow_ups
 from remediate.report.render import render_markdown, write_reports
 from remediate.report.response import ContainActionView, CreatedBy, EradicationItemView
 from remediate.report.view import ReportView, build_view
@@ -130,6 +132,48 @@ def test_containment_and_eradication(tmp_path: Path) -> None:
         action="removed",
         undo="aws iam create-user --user-name mallory",
     )
+
+
+def test_follow_ups_of_kept_items(tmp_path: Path) -> None:
+    """One follow-up per pending request, and none for what the listing alone found."""
+    view = view_of(tmp_path)
+    request = CreatedBy("e-9", "PutAccountDetails", "2026-12-04T00:50:00Z")
+
+    def kept(kind: str, name: str, region: str, created_by: CreatedBy | None) -> Any:
+        return EradicationItemView("eradicate", kind, name, region, created_by, "kept", None)
+
+    facts = FollowUpFacts(
+        access_key_id=KEY,
+        user_name=view.user_name,
+        rehearsal=False,
+        verdict=view.verdict,
+        leaked_key_now="Inactive",
+        temporary=False,
+        delete_due=None,
+        outputs={},
+        phases=view.phases,
+        sending=view.sending,
+        finding_ids=[],
+        consumers=[],
+        left_behind=[],
+        contain_actions=[],
+        eradication=[
+            kept("production-access-request", "111122223333", "ap-southeast-2", request),
+            kept("production-access-request", "111122223333", "eu-central-1", request),
+            kept("ses-identity", "example.com", "eu-west-1", None),
+        ],
+    )
+
+    follow_ups = build_follow_ups(facts)
+
+    requests = [item for item in follow_ups if "production-access request" in item]
+    assert requests == [
+        "A production-access request is pending in ap-southeast-2 (case 5786355069): if the "
+        "team did not make it, ask AWS Support to withdraw it.",
+        "Ask AWS Support to withdraw the production-access request in eu-central-1 (created by "
+        "PutAccountDetails at 2026-12-04T00:50:00Z); no API withdraws it.",
+    ]
+    assert not any("example.com" in item for item in follow_ups)
 
 
 def test_lifted_brake_shown_once(tmp_path: Path) -> None:
