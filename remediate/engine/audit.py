@@ -105,9 +105,13 @@ def _details(details: Mapping[str, Any]) -> str:
 def _opened(record: Record) -> str:
     playbook = record.get("playbook") or {}
     mode = "dry run" if record.get("dry_run") else str(record.get("mode"))
+    endpoint = record.get("endpoint")
+    if record.get("mode") == "rehearse":
+        # moto answers a rehearsal's calls in-process, whatever AWS address they name.
+        endpoint = "moto in this process (no call reaches AWS)"
     return (
         f"incident {record.get('incident_id')} opened for {record.get('access_key_id')} "
-        f"({mode}, playbook {playbook.get('name')}, endpoint {record.get('endpoint')}, "
+        f"({mode}, playbook {playbook.get('name')}, endpoint {endpoint}, "
         f"remediate {record.get('tool_version')})"
     )
 

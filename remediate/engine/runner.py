@@ -201,12 +201,13 @@ def _show_approvals(playbook: Playbook, policy: AnswerPolicy, console: Console) 
         f"  {name}: " + ("approved in the answers file" if name in given else "not approved")
         for name in dict.fromkeys(approvals)
     ]
-    console.heading("Approvals a real run asks for")
+    console.heading("Approvals a real run may ask for")
     for line in lines:
         console.info(line)
     console.info(
-        "Without an approval, a real run asks at a prompt, or stops there when run with --yes "
-        "or --answers."
+        "Each is asked only when its step acts: a brake chosen, an item to remove, a key to "
+        "deactivate. Without an approval, a real run asks at a prompt, or stops there when run "
+        "with --yes or --answers."
     )
 
 

@@ -168,6 +168,21 @@ def deduplicate(events: Iterable[TrailEvent]) -> list[TrailEvent]:
     return list(first_copies.values())
 
 
+def conflicting_copies(events: Iterable[TrailEvent]) -> list[tuple[TrailEvent, TrailEvent]]:
+    """Pair each copy that `deduplicate` drops although its time differs, with the copy kept.
+
+    Copies of one event agree on its time; two records with one eventID and
+    different times are two events, or one record was altered.
+    """
+    kept: dict[tuple[str, str | None, str | None], TrailEvent] = {}
+    pairs = []
+    for event in sort_events(events):
+        first = kept.setdefault(event.dedup_key, event)
+        if first is not event and first.event_time != event.event_time:
+            pairs.append((first, event))
+    return pairs
+
+
 def sort_events(events: Iterable[TrailEvent]) -> list[TrailEvent]:
     """Sort by event time, then by reference, so equal times keep a stable order."""
     return sorted(events, key=lambda event: (event.event_time, event.ref, event.event_name or ""))

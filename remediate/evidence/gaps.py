@@ -17,6 +17,7 @@ SES_ACCOUNT = "sesv2:GetAccount"
 SES_METRICS = "cloudwatch:GetMetricData"
 SMTP_SENDING = "ses:SMTP"
 DATA_EVENTS = "cloudtrail:data-events"
+DUPLICATE_EVENTS = "cloudtrail:duplicate-event-ids"
 
 # The maximum length of a reason, because a failing endpoint may return a whole HTML page.
 MAX_REASON_LENGTH = 300

@@ -20,8 +20,9 @@ from remediate.evidence.derived import (
     derived_activity_finding,
     derived_credentials,
 )
-from remediate.evidence.events import TrailEvent, deduplicate
+from remediate.evidence.events import TrailEvent, conflicting_copies, deduplicate
 from remediate.evidence.gaps import (
+    DUPLICATE_EVENTS,
     SEND_STATISTICS,
     TRAIL_FILES,
     EvidenceGap,
@@ -195,6 +196,7 @@ def investigate_files(
 
     _follow_derived(access_key_id, evidence, fetch)
 
+    evidence.gaps.extend(_duplicate_gaps([*result.conflicts, *conflicting_copies(evidence.events)]))
     events, derived = select_events(evidence.events, access_key_id, since, until)
     return build_investigation(
         access_key_id,
@@ -277,6 +279,7 @@ def investigate_account(
         cloudwatch=cloudwatch,
         production_requests=production_requests,
     )
+    evidence.gaps.extend(_duplicate_gaps(conflicting_copies(evidence.events)))
     selected, derived = select_events(evidence.events, access_key_id, since, until)
     return build_investigation(
         access_key_id,
@@ -396,6 +399,20 @@ def findings_table(investigation: Investigation) -> Table:
             for finding in investigation.findings
         ],
     )
+
+
+def _duplicate_gaps(pairs: Sequence[tuple[TrailEvent, TrailEvent]]) -> list[EvidenceGap]:
+    """Name each record dropped as a copy although its time differs from the copy kept."""
+    return [
+        EvidenceGap(
+            DUPLICATE_EVENTS,
+            f"event {kept.ref} ({kept.event_name}) is in two records with different times, "
+            f"{format_timestamp(kept.event_time)} and {format_timestamp(dropped.event_time)}; "
+            "only the earlier one is analysed",
+            region=kept.aws_region,
+        )
+        for kept, dropped in pairs
+    ]
 
 
 def sending_table(investigation: Investigation) -> Table:

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from remediate.evidence.events import EventFormatError, TrailEvent, deduplicate
+from remediate.evidence.events import (
+    EventFormatError,
+    TrailEvent,
+    conflicting_copies,
+    deduplicate,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 DIGEST_DIRECTORY = "CloudTrail-Digest"
@@ -53,7 +58,11 @@ class ParsedDocument:
 
 @dataclass(frozen=True)
 class TrailFileResult:
-    """Events of every readable file, deduplicated and oldest first, and what was not read."""
+    """Events of every readable file, deduplicated and oldest first, and what was not read.
+
+    `conflicts` pairs each record dropped as a copy, although its time differs, with
+    the record kept.
+    """
 
     events: tuple[TrailEvent, ...]
     records_read: int
@@ -61,6 +70,7 @@ class TrailFileResult:
     skipped: tuple[FileIssue, ...]
     unreadable: tuple[FileIssue, ...]
     partly_read: tuple[FileIssue, ...] = field(default=())
+    conflicts: tuple[tuple[TrailEvent, TrailEvent], ...] = field(default=())
 
 
 class UnreadableFileError(Exception):
@@ -124,6 +134,7 @@ def read_trail_files(
 
     return TrailFileResult(
         events=tuple(deduplicate(events)),
+        conflicts=tuple(conflicting_copies(events)),
         records_read=len(events),
         files_read=tuple(files_read),
         skipped=tuple(skipped),

@@ -148,7 +148,7 @@ class ContainStep(Step):
         if not actions:
             return StepResult(
                 StepStatus.SKIPPED,
-                "No emergency brake was applied, as the operator chose.",
+                "No emergency brake was chosen, so none was applied.",
                 _outputs(brakes),
             )
         reason = str(

@@ -66,6 +66,16 @@ def test_samples_as_json(samples_dir: Path) -> None:
     assert unreadable == ["invalid-json-createrole.txt"]
     skipped = [Path(item["path"]).name for item in document["skipped_files"]]
     assert skipped == ["111122223333_CloudTrail-Digest_us-east-2_digest-example.json"]
+    # The 2018 sample repeats two eventIDs of the 2015 one, three years later.
+    duplicates = [gap["reason"] for gap in document["gaps"] if "duplicate" in gap["source"]]
+    assert duplicates == [
+        "event 0ffa308d-1467-4259-8be3-c749753be325 (DeleteIdentity) is in two records with "
+        "different times, 2015-02-02T21:34:50Z and 2018-02-02T21:34:50Z; only the earlier one "
+        "is analysed",
+        "event 5613b0ff-d6c6-4526-9b53-a603a9231725 (VerifyEmailIdentity) is in two records "
+        "with different times, 2015-02-04T01:05:33Z and 2018-02-04T01:05:33Z; only the earlier "
+        "one is analysed",
+    ]
 
 
 def test_samples_as_text(samples_dir: Path) -> None:

@@ -302,3 +302,7 @@ def test_rehearsal_changes_have_intents(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert {step: calls for step, calls in made.items() if calls} == intended
     assert intended["rotate"] == ["CreateAccessKey", "CreateSecret", "PutSecretValue"]
+    log = CliRunner().invoke(cli, ["log", str(incident)], catch_exceptions=False)
+    [opened] = [line for line in log.output.splitlines() if " opened for " in line]
+    assert "endpoint moto in this process (no call reaches AWS)" in opened
+    assert "amazonaws.com" not in opened

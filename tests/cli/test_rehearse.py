@@ -144,6 +144,16 @@ def test_rehearse_unknown_scenario(tmp_path: Path) -> None:
     assert "default" in output
 
 
+def test_rehearse_help_names_every_scenario() -> None:
+    from remediate.rehearsal.scenarios import SCENARIOS
+
+    result = CliRunner().invoke(cli, ["rehearse", "--help"], terminal_width=200)
+
+    assert result.exit_code == ExitCode.OK
+    for name in SCENARIOS:
+        assert f"{name} (" in result.output
+
+
 def test_rehearse_interactive_asks_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

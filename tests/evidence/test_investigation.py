@@ -96,6 +96,8 @@ def test_standing_gaps_listed(samples_dir: Path) -> None:
         ("cloudtrail:data-events", True),
         ("ses:GetSendStatistics", False),
         ("cloudtrail:trail-files", False),
+        ("cloudtrail:duplicate-event-ids", False),
+        ("cloudtrail:duplicate-event-ids", False),
     ]
 
 

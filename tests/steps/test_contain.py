@@ -119,7 +119,7 @@ def test_contain_suspicious_sending_offers_brakes(moto_session: boto3.Session) -
     result = run_step(context, "contain")
 
     assert str(result.status) == "skipped"
-    assert result.summary == "No emergency brake was applied, as the operator chose."
+    assert result.summary == "No emergency brake was chosen, so none was applied."
     assert result.outputs == {"actions": []}
     answer = context.journal.last(RecordType.ANSWER, question="contain.actions")
     assert answer.get("value") == []
