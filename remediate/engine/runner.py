@@ -49,9 +49,13 @@ RUN = "run"
 REHEARSE = "rehearse"
 # The step name of records that belong to no step: opening or reopening the incident.
 INCIDENT_STEP = "incident"
-# The step kinds whose work a rollback undoes: consumers go back to the leaked key, and
-# the key is active again, so the cut-over, deactivation and deletion must happen again.
-UNDONE_BY_ROLLBACK = frozenset({"update-consumers", "watch", "deactivate", "delete-old-key"})
+# The step kinds a rollback reopens. Consumers go back to the leaked key and the key is
+# active again, so the cut-over, deactivation and deletion must happen again. The rotate
+# step runs again too: the rollback means the new key failed somewhere, so it is proven
+# again (from the escrow, with no new key) before any consumer is switched to it.
+UNDONE_BY_ROLLBACK = frozenset(
+    {"rotate", "update-consumers", "watch", "deactivate", "delete-old-key"}
+)
 
 
 @dataclass

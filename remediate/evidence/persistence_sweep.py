@@ -22,6 +22,7 @@ from remediate.aws.gateways import AwsGateways
 from remediate.aws.iam import AccessKey, IamRole, ManagedPolicy, PolicyEntities, UserAttachments
 from remediate.aws.regions import GLOBAL_EVENTS_REGION
 from remediate.core.errors import AwsCallError
+from remediate.core.timeutil import format_timestamp
 from remediate.evidence.derived import derived_credentials
 from remediate.evidence.events import TrailEvent, deduplicate
 from remediate.evidence.gaps import EvidenceGap, describe_failure
@@ -94,7 +95,8 @@ class Protected:
             return "the user you are signed in as"
         if item.kind in (IAM_ROLE, ROLE_TRUST) and ("Role", item.name) == operator:
             return "the role you are signed in with"
-        if (item.owner_kind, item.owner) == operator:
+        # An operator that is no IAM user or role (root, a federated user) owns no item.
+        if self.operator_kind is not None and (item.owner_kind, item.owner) == operator:
             return "it belongs to the principal you are signed in as"
         if item.kind == IAM_USER and item.name in self.users:
             return "the leaked key's user, or a user this incident created; it keeps the new key"
@@ -189,6 +191,9 @@ def sweep(
     events, gaps = attacker_events(aws, scope, sleep=sleep)
     tied = items_from_events(events)
     reader = _AccountReader(aws, scope)
+    for item in tied:
+        if item.kind == POLICY_VERSION:
+            reader.attacker_versions.setdefault(item.subject or "", set()).add(version_of(item))
     reader.list_users()
     reader.list_groups()
     reader.list_policies()
@@ -281,6 +286,8 @@ class _AccountReader:
         self._listed_users = False
         self._listed_groups = False
         self._listed_policies = False
+        # Versions an attacker's event created, by policy ARN: never a version to restore.
+        self.attacker_versions: dict[str, set[str]] = {}
 
     # Listing.
 
@@ -504,12 +511,16 @@ class _AccountReader:
         version = next((entry for entry in versions if entry.version_id == version_id), None)
         if version is None:
             return None
-        others = [entry for entry in versions if entry.version_id != version_id]
+        attacker = self.attacker_versions.get(policy_arn, set()) | {version_id}
+        others = [entry for entry in versions if entry.version_id not in attacker]
         older = [entry for entry in others if entry.create_date <= version.create_date]
-        restore = (older or others)[-1].version_id if others else None
+        # NOTE: IAM does not say which version was the default before; the newest version
+        # older than the attacker's is a guess, so the question names it.
+        restore = (older or others)[-1] if others and version.is_default else None
         return {
             "default": version.is_default,
-            "restore": restore if version.is_default else None,
+            "restore": restore.version_id if restore else None,
+            "restore_created": format_timestamp(restore.create_date) if restore else None,
             "document": self._aws.iam.get_policy_version_document(policy_arn, version_id),
         }
 

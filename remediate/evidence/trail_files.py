@@ -203,12 +203,26 @@ def select_trail_records(text: bytes, needles: Sequence[bytes]) -> list[Any] | N
 
 
 def _cut_record(text: bytes, start: int, end: int, body_start: int) -> Any:
-    """Parse text[start:end] as one record, or return None if it is not one."""
-    # A record follows the opening bracket or the previous record's closing brace.
-    if start != body_start and text[start - 2 : start] != b"},":
-        return None
+    """Parse text[start:end] as one record, or return None if it is not one.
+
+    A record follows the opening bracket or the previous record's closing brace.
+    An object nested in a record's parameters can look the same, so the text
+    between the previous record start and this one must parse as one record too:
+    it does only when `start` is a boundary between top-level records.
+    """
+    if start != body_start:
+        if text[start - 2 : start] != b"},":
+            return None
+        previous = text.rfind(_NEXT_RECORD, body_start, start - 1)
+        previous_start = body_start if previous < 0 else previous + 2
+        if _parse_record(text[previous_start : start - 1]) is None:
+            return None
+    return _parse_record(text[start:end])
+
+
+def _parse_record(data: bytes) -> Any:
     try:
-        record = json.loads(text[start:end].decode("utf-8"))
+        record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     if not isinstance(record, dict) or "eventTime" not in record:

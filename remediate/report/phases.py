@@ -29,7 +29,7 @@ class PhaseView:
 
 
 def build_phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
-    """List the playbook's steps, then the last rollback if one ran.
+    """List the playbook's steps, then each rollback that went through and the last attempt.
 
     The last lifecycle record of a step decides its state, so a step that
     failed and then finished on a resume shows as finished.
@@ -38,6 +38,11 @@ def build_phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
         (str(step["id"]), str(step["kind"]), str(step["title"]))
         for step in (opened.get("playbook") or {}).get("steps") or []
     ]
+    latest: dict[str, Record] = {}
+    for record in records:
+        if record.type in STEP_LIFECYCLE and record.step:
+            latest[record.step] = record
+
     known = {step_id for step_id, _, _ in steps}
     playbook_ids = set(known)
     for record in records:
@@ -45,19 +50,27 @@ def build_phases(records: Sequence[Record], opened: Record) -> list[PhaseView]:
             known.add(record.step)
             kind = str(record.get("kind"))
             if kind == "rollback":
-                # Only the last rollback counts: an earlier one refused or failed is superseded.
-                steps = [step for step in steps if step[0] in playbook_ids or step[1] != kind]
+                # A later rollback supersedes an earlier one that was refused or failed.
+                steps = [
+                    step
+                    for step in steps
+                    if step[0] in playbook_ids or step[1] != kind or _went_through(latest, step[0])
+                ]
             steps.append((record.step, kind, str(record.get("title"))))
-
-    latest: dict[str, Record] = {}
-    for record in records:
-        if record.type in STEP_LIFECYCLE and record.step:
-            latest[record.step] = record
     return [
         _phase(step_id, kind, title, latest.get(step_id))
         for step_id, kind, title in steps
         if kind != "report"
     ]
+
+
+def _went_through(latest: dict[str, Record], step_id: str) -> bool:
+    record = latest.get(step_id)
+    return (
+        record is not None
+        and record.type == RecordType.STEP_FINISHED
+        and record.get("status") == "ok"
+    )
 
 
 def _phase(step_id: str, kind: str, title: str, record: Record | None) -> PhaseView:

@@ -102,7 +102,7 @@ def _successful_changes(records: Sequence[Record]) -> list[tuple[Record, Record]
 
 
 def _containment(records: Sequence[Record]) -> KeyTime:
-    """Take the first successful containment change, and say when a rollback undid it."""
+    """Take the first successful containment change, and note each rollback that undid it."""
     kinds = step_kinds(records)
     changes = _successful_changes(records)
     for intent, result in changes:

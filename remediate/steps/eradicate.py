@@ -267,6 +267,19 @@ class _Eradication:
             self._delete_group(found)
         elif item.kind == MANAGED_POLICY:
             self._delete_policy(found)
+        elif item.kind == POLICY_VERSION:
+            restore = found.state.get("restore")
+            restored = (
+                f"First, version {restore} (created {found.state.get('restore_created')}) becomes "
+                "the default again; check that it is the one the team had in force. "
+                if restore
+                else ""
+            )
+            if self._approved(found, restored + REMOVALS[item.kind].consequence):
+                calls = removal_calls(self.ctx, item, found.state, **self._account())
+                self._remove(item, calls)
+            else:
+                self._record(item, KEPT)
         elif self._approved(found, REMOVALS[item.kind].consequence):
             self._remove(found.item, removal_calls(self.ctx, item, found.state, **self._account()))
         else:
@@ -317,8 +330,11 @@ class _Eradication:
             self._record(found.item, KEPT)
             return
         removed = group_dependents(group, dependents)
+        if self._touches_protected(found.item, removed):
+            return
+        members = ", ".join(dependents.members) or "none"
         held = (
-            f"Deleting it first removes its {len(dependents.members)} member(s) from it and "
+            f"Deleting it first removes its members ({members}) from it and "
             f"{len(dependents.attached_policies) + len(dependents.inline_policies)} "
             "policy(ies)."
         )
@@ -335,8 +351,11 @@ class _Eradication:
             self._record(found.item, KEPT)
             return
         removed = policy_dependents(policy_arn, dependents)
+        if self._touches_protected(found.item, removed):
+            return
+
         entities = dependents.entities
-        # A user, group or role deleted a moment ago no longer holds the policy.
+        # A user, group or role deleted a moment ago has the policy attached no more.
         attached = [
             f"{kind.lower()} {name}"
             for kind, names in (
@@ -347,6 +366,7 @@ class _Eradication:
             for name in names
             if self.records.get(f"iam-{kind.lower()}.{name}", {}).get("action") != REMOVED
         ]
+
         versions = f"{len(dependents.versions)} older version(s)"
         if attached:
             held = (
@@ -359,6 +379,19 @@ class _Eradication:
             return
         calls = policy_deletion_calls(self.ctx, policy_arn, dependents, **self._account())
         self._remove(found.item, calls, dependents=removed)
+
+    def _touches_protected(self, item: PersistenceItem, removed: list[PersistenceItem]) -> bool:
+        """Keep the item, with a warning, when removing it would change a protected principal."""
+        for dependent in removed:
+            reason = self.scope.protected.reason(dependent)
+            if reason is not None:
+                self.ctx.console.warning(
+                    f"{label(item)} is kept: deleting it would also remove {label(dependent)}, "
+                    f"and {reason}. Remove that by hand if it must go."
+                )
+                self._record(item, KEPT)
+                return True
+        return False
 
     def _approved(self, found: SweepItem, consequence: str) -> bool:
         item = found.item

@@ -162,6 +162,8 @@ class Call:
     planned: PlannedCall
     action: Callable[[], CallReceipt]
     item: PersistenceItem
+    # Whether NoSuchEntity means the work is done (a resource already removed).
+    gone_is_done: bool = True
 
 
 def label(item: PersistenceItem) -> str:
@@ -403,8 +405,14 @@ def _policy_version_calls(
             PolicyArn=policy_arn,
             VersionId=restore,
         )
+        # A restore version that is gone is a failure, not a removal already made.
         calls.append(
-            Call(planned, partial(iam.set_default_policy_version, policy_arn, restore), item)
+            Call(
+                planned,
+                partial(iam.set_default_policy_version, policy_arn, restore),
+                item,
+                gone_is_done=False,
+            )
         )
     planned = call(
         "DeletePolicyVersion",
@@ -558,7 +566,7 @@ def make_call(ctx: StepContext, call: Call) -> None:
         try:
             return call.action()
         except AwsCallError as error:
-            if error.code in NOT_FOUND_CODES:
+            if call.gone_is_done and error.code in NOT_FOUND_CODES:
                 return CallReceipt(request_id=error.request_id)
             raise
 

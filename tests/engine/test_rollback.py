@@ -7,7 +7,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from remediate.core.errors import InputRequiredError, UsageError
+from remediate.core.errors import InputRequiredError, UsageError, VerificationError
 from remediate.core.records import RecordType
 from remediate.engine.answers import AnswerPolicy, AnswersFile
 from remediate.engine.journal import read_journal
@@ -108,6 +108,7 @@ def test_resume_after_rollback_rotates_again(moto_session: boto3.Session, tmp_pa
         record.step for record in records if record.get("kind") == "rollback" and record.step
     )
     assert reopened == [
+        ("rotate", f"undone by {rollback_step}"),
         ("update-consumers", f"undone by {rollback_step}"),
         ("watch", f"undone by {rollback_step}"),
         ("deactivate", f"undone by {rollback_step}"),
@@ -139,16 +140,25 @@ def test_resume_after_rollback_rotates_again(moto_session: boto3.Session, tmp_pa
 
     assert key_statuses(moto_session) == {world.leaked_key_id: "Inactive", new_key: "Active"}
     assert current_secret(moto_session)["username"] == new_key
-    titles = [line for line in console.lines if "done earlier" in line]
-    assert not any("Deactivate" in line or "Update every consumer" in line for line in titles)
+    again = [line for line in console.lines if "done earlier" in line]
+    for title in (
+        "Create the replacement key",
+        "Switch every consumer",
+        "Deactivate the leaked key",
+    ):
+        assert not any(title in line for line in again), title
     records = list(read_journal(incident / "journal.jsonl"))
     finished = [
         record.step
         for record in records
         if record.type == RecordType.STEP_FINISHED and record.get("status") == "ok"
     ]
+    assert finished.count("rotate") == 2
     assert finished.count("update-consumers") == 2
     assert finished.count("deactivate") == 2
+    # The new key was proven again, and no other key was created.
+    creates = [record for record in records if record.get("operation") == "CreateAccessKey"]
+    assert len([record for record in creates if record.type == RecordType.AWS_INTENT]) == 1
     view = build_view(records, FixedClock().current)
     assert view.containment["leaked_key_now"] == "Inactive"
     assert view.containment["contained"] == "yes: the leaked key is inactive"
@@ -156,6 +166,35 @@ def test_resume_after_rollback_rotates_again(moto_session: boto3.Session, tmp_pa
     assert view.unfinished == [
         "Delete the old key after the watch window (on a later resume) (deferred)"
     ]
+
+
+def test_resume_after_rollback_proves_new_key(moto_session: boto3.Session, tmp_path: Path) -> None:
+    """A new key that stopped working is caught before any consumer goes back to it."""
+    world = make_smtp_world(moto_session)
+    incident = tmp_path / "incident"
+    rotated(moto_session, world.leaked_key_id, incident)
+    new_key = current_secret(moto_session)["username"]
+    rollback(moto_session, incident, write_answers(tmp_path, "rollback"))
+    moto_session.client("iam").update_access_key(
+        UserName=SMTP_USER, AccessKeyId=new_key, Status="Inactive"
+    )
+    clock = FixedClock()
+
+    # moto accepts an inactive key's signature, so the rotate step's read-back catches it;
+    # AWS rejects the GetCallerIdentity proof first.
+    with pytest.raises(VerificationError, match=f"{new_key} is Inactive in IAM"):
+        resume_incident(
+            incident,
+            session_factory=lambda profile, region: moto_session,
+            console=RecordingConsole(),
+            prompter=None,
+            answers_path=write_answers(tmp_path, "deactivate-old-key"),
+            clock=clock,
+            sleep=clock.advance,
+        )
+
+    assert key_statuses(moto_session) == {world.leaked_key_id: "Active", new_key: "Inactive"}
+    assert current_secret(moto_session)["username"] == world.leaked_key_id
 
 
 def test_refused_rollback_names_rollback_command(

@@ -136,6 +136,22 @@ def test_nested_event_version_falls_back() -> None:
     assert names(data, LEAKED) == ["PutEvents"]
 
 
+def test_nested_forged_record_falls_back() -> None:
+    """Objects in a parameter list that look like whole records are not cut out as events."""
+    forged = record(LEAKED, "DeleteTrail", 9)
+    # The first item makes the forged one follow "},", as a real record does.
+    nested = {"items": [{"name": "first"}, forged, record(None, "StopLogging", 8)]}
+    data = trail(
+        record(OTHER, "ListIdentities", 1),
+        record(OTHER, "CreateTopic", 2, requestParameters=nested),
+        record(OTHER, "GetSendQuota", 3),
+    )
+
+    assert select_trail_records(data, [LEAKED.encode()]) is None
+    # The full parse finds the real record, whose parameters merely name the key.
+    assert names(data, LEAKED) == ["CreateTopic"]
+
+
 def test_pretty_printed_file_falls_back(samples_dir: Path) -> None:
     data = (samples_dir / "cloudtrail" / GUIDE).read_bytes()
 

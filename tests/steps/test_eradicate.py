@@ -476,6 +476,14 @@ def test_protected_reasons() -> None:
     assert protected.reason(attachment_item("User", SMTP_USER, ADMIN)) is None
 
 
+def test_unknown_operator_owns_nothing() -> None:
+    """Signed in as root or a federated user, no item is the operator's."""
+    protected = Protected(operator_kind=None, operator_name=None)
+
+    assert protected.reason(PersistenceItem("iam-group", "ops-break-glass")) is None
+    assert protected.reason(PersistenceItem("managed-policy", ADMIN)) is None
+
+
 def test_items_from_events_skip_failures() -> None:
     base = {
         "eventTime": "2026-12-03T03:01:00Z",

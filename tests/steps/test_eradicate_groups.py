@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -134,6 +135,46 @@ def test_group_and_policy_deleted(moto_session: boto3.Session) -> None:
     )
 
 
+def test_group_holding_operator_kept(moto_session: boto3.Session) -> None:
+    """Deleting the attacker's group would take the operator out of it: it is kept instead."""
+    world = make_smtp_world(moto_session)
+    iam = moto_session.client("iam")
+    iam.create_group(GroupName=GROUP)
+    iam.create_user(UserName="responder")
+    iam.add_user_to_group(GroupName=GROUP, UserName="responder")
+    event = Attacker(moto_session, world).record("CreateGroup", {"groupName": GROUP})
+    context = investigated(moto_session, world.leaked_key_id, approve=("delete-iam-group",))
+    operator = "arn:aws:iam::123456789012:user/responder"
+    identify = context.journal.last(RecordType.STEP_FINISHED, step="identify")
+    context.journal.append(
+        RecordType.STEP_FINISHED,
+        step="identify",
+        kind="identify",
+        status="ok",
+        summary="again, signed in as responder",
+        outputs={**identify.get("outputs"), "operator_arn": operator},
+    )
+
+    result = run_step(context, "eradicate")
+
+    group = next(item for item in result.outputs["items"] if item["kind"] == "iam-group")
+    assert group == {
+        "kind": "iam-group",
+        "name": GROUP,
+        "region": None,
+        "created_by": event,
+        "action": "kept",
+        "undo": None,
+    }
+    assert (
+        f"warning: IAM group {GROUP} is kept: deleting it would also remove the membership of "
+        f"user responder in group {GROUP}, and it belongs to the principal you are signed in "
+        "as. Remove that by hand if it must go."
+    ) in context.console.lines
+    assert [group["GroupName"] for group in iam.list_groups()["Groups"]] == [GROUP]
+    assert context.journal.of_type(RecordType.AWS_INTENT) == []
+
+
 def test_policy_version_reverted(moto_session: boto3.Session, tmp_path: Path) -> None:
     """A version the attacker made the default of the team's policy: the old one comes back."""
     world = make_smtp_world(moto_session)
@@ -193,7 +234,45 @@ def test_policy_version_reverted(moto_session: boto3.Session, tmp_path: Path) ->
     version_state = next(
         item["state"] for item in evidence["items"] if item["kind"] == "policy-version"
     )
+    restore_created = version_state.pop("restore_created")
     assert version_state == {"default": True, "restore": "v1", "document": EVERYTHING}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", restore_created)
+
+
+def test_two_attacker_versions_reverted(moto_session: boto3.Session) -> None:
+    """With two versions of the attacker's, the team's own version is the one made default."""
+    world = make_smtp_world(moto_session)
+    iam = moto_session.client("iam")
+    iam.create_policy(PolicyName=TEAM_POLICY, PolicyDocument=json.dumps(SEND_ONLY))
+    attacker = Attacker(moto_session, world)
+    for version in ("v2", "v3"):
+        iam.create_policy_version(
+            PolicyArn=TEAM_POLICY_ARN, PolicyDocument=json.dumps(EVERYTHING), SetAsDefault=True
+        )
+        attacker.record(
+            "CreatePolicyVersion",
+            {"policyArn": TEAM_POLICY_ARN, "setAsDefault": True},
+            response={"policyVersion": {"versionId": version, "isDefaultVersion": True}},
+        )
+    context = investigated(moto_session, world.leaked_key_id, approve=("revert-policy-version",))
+
+    result = run_step(context, "eradicate")
+
+    actions = [(item["name"], item["action"]) for item in result.outputs["items"]]
+    assert actions == [
+        (TEAM_POLICY_ARN, "kept"),
+        (f"{TEAM_POLICY_ARN}/v2", "reverted"),
+        (f"{TEAM_POLICY_ARN}/v3", "reverted"),
+    ]
+    versions = iam.list_policy_versions(PolicyArn=TEAM_POLICY_ARN)["Versions"]
+    assert [(version["VersionId"], version["IsDefaultVersion"]) for version in versions] == [
+        ("v1", True)
+    ]
+    [question] = [line for line in context.console.lines if "Delete version v3 of" in line]
+    assert "First, version v1 (created " in question
+    assert "becomes the default again; check that it is the one the team had in force." in (
+        question
+    )
 
 
 def test_only_policy_version_kept(moto_session: boto3.Session) -> None:
