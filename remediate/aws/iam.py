@@ -549,9 +549,15 @@ class IamGateway:
         return _policy_document(response["PolicyVersion"]["Document"])
 
     def list_entities_for_policy(self, policy_arn: str) -> PolicyEntities:
+        """List where the policy is attached as a permissions policy.
+
+        NOTE: a policy used as a permissions boundary is not listed, so DeletePolicy then fails
+        with DeleteConflict; moto ignores PolicyUsageFilter, so that case is untested.
+        """
         with aws_call("iam", "ListEntitiesForPolicy", policy_arn):
+            paginator = self._iam.get_paginator("list_entities_for_policy")
             pages = list(
-                self._iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=policy_arn)
+                paginator.paginate(PolicyArn=policy_arn, PolicyUsageFilter="PermissionsPolicy")
             )
         return PolicyEntities(
             users=tuple(item["UserName"] for page in pages for item in page["PolicyUsers"]),

@@ -493,8 +493,14 @@ class _AccountReader:
         if dependents is None:
             dependents = self._policy_dependents(policy_arn)
             self.policy_dependents[policy_arn] = dependents
+        iam = self._aws.iam
         return {
-            "document": self._aws.iam.get_policy_document(policy_arn),
+            "document": iam.get_policy_document(policy_arn),
+            # The older versions are deleted with the policy; their documents are evidence too.
+            "older_versions": {
+                version: iam.get_policy_version_document(policy_arn, version)
+                for version in dependents.versions
+            },
             "attached_to": {
                 "users": list(dependents.entities.users),
                 "groups": list(dependents.entities.groups),

@@ -327,7 +327,7 @@ class _Eradication:
         group = found.item.name
         dependents = self.result.group_dependents.get(group)
         if dependents is None:
-            self._record(found.item, KEPT)
+            self._unreadable(found.item)
             return
         removed = group_dependents(group, dependents)
         if self._touches_protected(found.item, removed):
@@ -348,7 +348,7 @@ class _Eradication:
         policy_arn = found.item.name
         dependents = self.result.policy_dependents.get(policy_arn)
         if dependents is None:
-            self._record(found.item, KEPT)
+            self._unreadable(found.item)
             return
         removed = policy_dependents(policy_arn, dependents)
         if self._touches_protected(found.item, removed):
@@ -379,6 +379,14 @@ class _Eradication:
             return
         calls = policy_deletion_calls(self.ctx, policy_arn, dependents, **self._account())
         self._remove(found.item, calls, dependents=removed)
+
+    def _unreadable(self, item: PersistenceItem) -> None:
+        """Keep an item whose dependents could not be listed, so it cannot be deleted in order."""
+        self.ctx.console.warning(
+            f"{label(item)} is kept: what it holds could not be listed (see the evidence gaps), "
+            "so it cannot be deleted in the order IAM requires."
+        )
+        self._record(item, KEPT)
 
     def _touches_protected(self, item: PersistenceItem, removed: list[PersistenceItem]) -> bool:
         """Keep the item, with a warning, when removing it would change a protected principal."""

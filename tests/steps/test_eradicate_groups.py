@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from remediate.core.records import RecordType
@@ -173,6 +175,39 @@ def test_group_holding_operator_kept(moto_session: boto3.Session) -> None:
     ) in context.console.lines
     assert [group["GroupName"] for group in iam.list_groups()["Groups"]] == [GROUP]
     assert context.journal.of_type(RecordType.AWS_INTENT) == []
+
+
+def test_unreadable_group_kept(moto_session: boto3.Session) -> None:
+    """A group whose members cannot be listed is kept, because it cannot be emptied first."""
+    world = make_smtp_world(moto_session)
+    iam = moto_session.client("iam")
+    iam.create_group(GroupName=GROUP)
+    Attacker(moto_session, world).record("CreateGroup", {"groupName": GROUP})
+
+    def deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Code": "AccessDenied", "Message": "not authorized to perform iam:GetGroup"}
+        return AWSResponse("https://iam.amazonaws.com/", 403, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "denied"},
+        }
+
+    moto_session.events.register("before-call.iam.GetGroup", deny)
+    context = investigated(moto_session, world.leaked_key_id, approve=("delete-iam-group",))
+
+    result = run_step(context, "eradicate")
+
+    assert [(item["name"], item["action"]) for item in result.outputs["items"]] == [(GROUP, "kept")]
+    assert (
+        f"warning: IAM group {GROUP} is kept: what it holds could not be listed (see the "
+        "evidence gaps), so it cannot be deleted in the order IAM requires."
+    ) in context.console.lines
+    reasons = [str(gap.get("reason")) for gap in context.journal.of_type(RecordType.GAP)]
+    denied = (
+        "iam GetGroup on ops-break-glass failed: AccessDenied: not authorized to perform "
+        "iam:GetGroup. The operator's credentials lack iam:GetGroup."
+    )
+    assert f"iam-group {GROUP} could not be read: {denied}" in reasons
+    assert [group["GroupName"] for group in iam.list_groups()["Groups"]] == [GROUP]
 
 
 def test_policy_version_reverted(moto_session: boto3.Session, tmp_path: Path) -> None:
