@@ -267,6 +267,9 @@ class _Eradication:
             self._delete_group(found)
         elif item.kind == MANAGED_POLICY:
             self._delete_policy(found)
+        elif item.kind == POLICY_VERSION and "unreadable" in found.state:
+            # Whether it is the default, and what to restore, is unknown.
+            self._unreadable(item)
         elif item.kind == POLICY_VERSION:
             restore = found.state.get("restore")
             restored = (
@@ -381,10 +384,10 @@ class _Eradication:
         self._remove(found.item, calls, dependents=removed)
 
     def _unreadable(self, item: PersistenceItem) -> None:
-        """Keep an item whose dependents could not be listed, so it cannot be deleted in order."""
+        """Keep an item whose state could not be read, because removing it safely needs it."""
         self.ctx.console.warning(
-            f"{label(item)} is kept: what it holds could not be listed (see the evidence gaps), "
-            "so it cannot be deleted in the order IAM requires."
+            f"{label(item)} is kept: its state could not be read (see the evidence gaps), so "
+            "it cannot be removed safely."
         )
         self._record(item, KEPT)
 

@@ -198,8 +198,8 @@ def test_unreadable_group_kept(moto_session: boto3.Session) -> None:
 
     assert [(item["name"], item["action"]) for item in result.outputs["items"]] == [(GROUP, "kept")]
     assert (
-        f"warning: IAM group {GROUP} is kept: what it holds could not be listed (see the "
-        "evidence gaps), so it cannot be deleted in the order IAM requires."
+        f"warning: IAM group {GROUP} is kept: its state could not be read (see the evidence "
+        "gaps), so it cannot be removed safely."
     ) in context.console.lines
     reasons = [str(gap.get("reason")) for gap in context.journal.of_type(RecordType.GAP)]
     denied = (
@@ -208,6 +208,41 @@ def test_unreadable_group_kept(moto_session: boto3.Session) -> None:
     )
     assert f"iam-group {GROUP} could not be read: {denied}" in reasons
     assert [group["GroupName"] for group in iam.list_groups()["Groups"]] == [GROUP]
+
+
+def test_unreadable_policy_version_kept(moto_session: boto3.Session) -> None:
+    """Without its versions, whether the attacker's version is the default is unknown: kept."""
+    world = make_smtp_world(moto_session)
+    iam = moto_session.client("iam")
+    iam.create_policy(PolicyName=TEAM_POLICY, PolicyDocument=json.dumps(SEND_ONLY))
+    iam.create_policy_version(
+        PolicyArn=TEAM_POLICY_ARN, PolicyDocument=json.dumps(EVERYTHING), SetAsDefault=True
+    )
+    Attacker(moto_session, world).record(
+        "CreatePolicyVersion",
+        {"policyArn": TEAM_POLICY_ARN, "setAsDefault": True},
+        response={"policyVersion": {"versionId": "v2", "isDefaultVersion": True}},
+    )
+
+    def deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Code": "AccessDenied", "Message": "not authorized"}
+        return AWSResponse("https://iam.amazonaws.com/", 403, {}, None), {
+            "Error": error,
+            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "denied"},
+        }
+
+    moto_session.events.register("before-call.iam.ListPolicyVersions", deny)
+    context = investigated(moto_session, world.leaked_key_id, approve=("revert-policy-version",))
+
+    result = run_step(context, "eradicate")
+
+    version = next(item for item in result.outputs["items"] if item["kind"] == "policy-version")
+    assert version["action"] == "kept"
+    assert (
+        f"warning: version v2 of managed policy {TEAM_POLICY_ARN} is kept: its state could not "
+        "be read (see the evidence gaps), so it cannot be removed safely."
+    ) in context.console.lines
+    assert context.journal.of_type(RecordType.AWS_INTENT) == []
 
 
 def test_policy_version_reverted(moto_session: boto3.Session, tmp_path: Path) -> None:
