@@ -92,8 +92,11 @@ def _call(intent: Record, result: Record | None) -> str:
         )
     request = f"request ID {result.get('request_id') or 'none'}"
     if result.get("ok"):
-        details = _details(result.get("details") or {})
-        return f"{call}: succeeded, {request}{details}"
+        details = dict(result.get("details") or {})
+        gone = details.pop("already_gone", None)
+        if gone:
+            return f"{call}: nothing to do, already gone ({gone}), {request}{_details(details)}"
+        return f"{call}: succeeded, {request}{_details(details)}"
     return f"{call}: failed with {result.get('error_code')}, {request}: {result.get('error')}"
 
 

@@ -21,6 +21,7 @@ from remediate.core.errors import (
     VerificationError,
 )
 from remediate.core.interaction import Console, Prompter
+from remediate.core.records import STEP_LIFECYCLE
 from remediate.core.timeutil import Clock, utc_now
 from remediate.engine.answers import AnswerPolicy, load_answers
 from remediate.engine.consumers_file import load_consumers
@@ -406,7 +407,11 @@ def _reopen_undone_steps(
     reopened = [
         spec
         for spec in playbook.steps
-        if spec.kind in UNDONE_BY_ROLLBACK and context.journal.finished(spec.id) is not None
+        if spec.kind in UNDONE_BY_ROLLBACK
+        and (
+            context.journal.finished(spec.id) is not None
+            or _last_state(context, spec.id) == RecordType.STEP_DEFERRED
+        )
     ]
     for spec in reopened:
         context.journal.append(
@@ -420,6 +425,14 @@ def _reopen_undone_steps(
         context.console.info(
             f"Reopened, to run again on `remediate resume {incident.path}`: {titles}."
         )
+
+
+def _last_state(context: RunContext, step_id: str) -> str | None:
+    """Return the type of the step's last lifecycle record, or None before it ran."""
+    for record in reversed(context.journal.records):
+        if record.type in STEP_LIFECYCLE and record.step == step_id:
+            return record.type
+    return None
 
 
 def _resumed_policy(

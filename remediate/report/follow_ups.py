@@ -212,6 +212,13 @@ def _attacker_follow_ups(facts: FollowUpFacts) -> list[str]:
         items.append(
             f"Decide what to do with the {item.kind} {item.name}{region}, {made}, which was kept."
         )
+    for item in facts.eradication:
+        if item.kind == "role-trust" and item.action == "reverted":
+            items.append(
+                f"Revoke the sessions of role {item.name} that the outside account may already "
+                "hold: they stay valid until they expire (up to 12 hours). In the IAM console, "
+                "the role's Revoke active sessions attaches AWSRevokeOlderSessions."
+            )
     eradicated = any(
         phase.kind == "eradicate" and phase.status in {"ok", "degraded"} for phase in facts.phases
     )

@@ -15,6 +15,9 @@ STARTED = "started"
 FAILED = "failed"
 DEFERRED = "deferred"
 UNFINISHED = frozenset({OPEN, STARTED, FAILED})
+# Steps outside the playbook: a refused or failed rollback leaves the incident as it was,
+# so it is shown but does not make the incident unfinished.
+OPTIONAL_KINDS = frozenset({"rollback"})
 
 
 @dataclass(frozen=True)

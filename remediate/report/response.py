@@ -93,6 +93,8 @@ def _action(intent: Record, result: Record | None, actor: str) -> ActionView:
         undo = undo.replace("<new key>", str(created))
     if result is None:
         outcome = "no result recorded (interrupted)"
+    elif (result.get("details") or {}).get("already_gone"):
+        outcome = f"nothing to do: already gone ({result.get('details', {}).get('already_gone')})"
     elif result.get("ok"):
         outcome = "succeeded"
     else:
@@ -172,22 +174,45 @@ def build_consumers(records: Sequence[Record]) -> list[ConsumerView]:
         for record in records
         if record.type == RecordType.CHECK and str(record.get("name", "")).startswith("consumer:")
     }
+    rolled_back = _rolled_back_after_switch(records)
     consumers = []
     for item in outputs_by_kind(records).get("update-consumers", {}).get("consumers", []):
         consumer = item.get("consumer") or {}
         check = checks.get(f"consumer:{consumer.get('name')}")
+        summary = str(item.get("summary", ""))
+        verified = bool(check.get("passed")) if check else None
+        verification = _check_detail(check, str(consumer.get("name")))
+        if rolled_back is not None:
+            summary = (
+                f"put back on its previous credential by the rollback at {rolled_back.time}; "
+                "a resume switches it again"
+            )
+            verified = None
+            verification = f"the rollback restored it ({rolled_back.step}); not switched now"
         consumers.append(
             ConsumerView(
                 name=str(consumer.get("name")),
                 kind=str(consumer.get("kind")),
                 region=text_or_none(consumer.get("region"))
                 or ("local" if consumer.get("kind") == "file" else None),
-                summary=str(item.get("summary", "")),
-                verified=bool(check.get("passed")) if check else None,
-                verification=_check_detail(check, str(consumer.get("name"))),
+                summary=summary,
+                verified=verified,
+                verification=verification,
             )
         )
     return consumers
+
+
+def _rolled_back_after_switch(records: Sequence[Record]) -> Record | None:
+    """Return the successful rollback that came after the last switch of the consumers, if any."""
+    for record in reversed(records):
+        if record.type != RecordType.STEP_FINISHED or record.get("status") != "ok":
+            continue
+        if record.get("kind") == "update-consumers":
+            return None
+        if record.get("kind") == "rollback":
+            return record
+    return None
 
 
 def _check_detail(check: Record | None, name: str) -> str:

@@ -21,7 +21,13 @@ from remediate.report.findings import (
     highest_severity,
 )
 from remediate.report.follow_ups import FollowUpFacts, build_follow_ups
-from remediate.report.phases import DEFERRED, UNFINISHED, PhaseView, build_phases
+from remediate.report.phases import (
+    DEFERRED,
+    OPTIONAL_KINDS,
+    UNFINISHED,
+    PhaseView,
+    build_phases,
+)
 from remediate.report.records import last_of, outputs_by_kind
 from remediate.report.response import (
     ActionView,
@@ -85,7 +91,8 @@ class ReportView:
         return [
             f"{phase.title} ({phase.status})"
             for phase in self.phases
-            if phase.status in UNFINISHED or phase.status == DEFERRED
+            if (phase.status in UNFINISHED or phase.status == DEFERRED)
+            and phase.kind not in OPTIONAL_KINDS
         ]
 
 
@@ -163,7 +170,9 @@ def build_view(
         if verdict
         else [],
         severity=highest_severity(findings),
-        complete=not any(phase.status in UNFINISHED for phase in phases),
+        complete=not any(
+            phase.status in UNFINISHED and phase.kind not in OPTIONAL_KINDS for phase in phases
+        ),
         containment=containment,
         key_times=build_key_times(records, opened, access_key_id, findings, sending),
         phases=phases,
@@ -180,7 +189,7 @@ def build_view(
         timeline=build_timeline(records, opened, events, findings, sending, actions),
         consumers=consumers,
         left_behind=left_behind,
-        gaps=[dict(record.fields) for record in records if record.type == RecordType.GAP],
+        gaps=_distinct_gaps(records),
         evidence=build_evidence(records, bundle or BundleOnDisk()),
         answers=[
             {
@@ -196,13 +205,31 @@ def build_view(
     )
 
 
+def _distinct_gaps(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """List each gap once: a resume records again what an earlier run found missing."""
+    seen: set[tuple[Any, ...]] = set()
+    gaps = []
+    for record in records:
+        if record.type != RecordType.GAP:
+            continue
+        key = (record.get("source"), record.get("region"), record.get("reason"))
+        if key not in seen:
+            seen.add(key)
+            gaps.append(dict(record.fields))
+    return gaps
+
+
 def _deferred(records: Sequence[Record]) -> dict[str, str]:
     """Steps whose last record is a deferral, with the time they are due."""
     due: dict[str, str] = {}
     for record in records:
         if record.type == RecordType.STEP_DEFERRED and record.step:
             due[record.step] = str(record.get("due"))
-        elif record.type in {RecordType.STEP_FINISHED, RecordType.STEP_FAILED} and record.step:
+        elif (
+            record.type
+            in {RecordType.STEP_FINISHED, RecordType.STEP_FAILED, RecordType.STEP_REOPENED}
+            and record.step
+        ):
             due.pop(record.step, None)
     return due
 

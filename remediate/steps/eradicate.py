@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from remediate.aws.iam import PolicyEntities
 from remediate.aws.regions import GLOBAL_EVENTS_REGION
 from remediate.core.errors import UsageError
 from remediate.core.interaction import Choice, Question, QuestionKind, Table
@@ -33,6 +34,7 @@ from remediate.evidence.persistence import (
     role_trust_item,
 )
 from remediate.evidence.persistence_sweep import (
+    PolicyDependents,
     Protected,
     SweepItem,
     SweepResult,
@@ -59,6 +61,7 @@ from remediate.steps.eradication import (
     KEPT,
     REMOVALS,
     REMOVED,
+    REVERTED,
     Call,
     group_deletion_calls,
     label,
@@ -353,21 +356,22 @@ class _Eradication:
         if dependents is None:
             self._unreadable(found.item)
             return
+        # A user, group or role deleted a moment ago has the policy attached no more.
+        entities = dependents.entities
+        entities = PolicyEntities(
+            users=tuple(name for name in entities.users if not self._removed(IAM_USER, name)),
+            groups=tuple(name for name in entities.groups if not self._removed(IAM_GROUP, name)),
+            roles=tuple(name for name in entities.roles if not self._removed(IAM_ROLE, name)),
+        )
+        dependents = PolicyDependents(entities, dependents.versions)
         removed = policy_dependents(policy_arn, dependents)
         if self._touches_protected(found.item, removed):
             return
 
-        entities = dependents.entities
-        # A user, group or role deleted a moment ago has the policy attached no more.
         attached = [
-            f"{kind.lower()} {name}"
-            for kind, names in (
-                ("User", entities.users),
-                ("Group", entities.groups),
-                ("Role", entities.roles),
-            )
-            for name in names
-            if self.records.get(f"iam-{kind.lower()}.{name}", {}).get("action") != REMOVED
+            *(f"user {name}" for name in entities.users),
+            *(f"group {name}" for name in entities.groups),
+            *(f"role {name}" for name in entities.roles),
         ]
 
         versions = f"{len(dependents.versions)} older version(s)"
@@ -382,6 +386,9 @@ class _Eradication:
             return
         calls = policy_deletion_calls(self.ctx, policy_arn, dependents, **self._account())
         self._remove(found.item, calls, dependents=removed)
+
+    def _removed(self, kind: str, name: str) -> bool:
+        return self.records.get(f"{kind}.{name}", {}).get("action") == REMOVED
 
     def _unreadable(self, item: PersistenceItem) -> None:
         """Keep an item whose state could not be read, because removing it safely needs it."""
@@ -431,8 +438,11 @@ class _Eradication:
     ) -> None:
         for call in calls:
             make_call(self.ctx, call)
-        # What goes with a deleted user or role cannot be put back on it.
+        # What goes with a deleted user or role cannot be put back on it. A dependent
+        # already removed with something else keeps that record.
         for dependent in dependents or []:
+            if self.records.get(dependent.key, {}).get("action") in (REMOVED, REVERTED):
+                continue
             undo = f"none: removed with {label(item)}"
             self._record(dependent, REMOVALS[dependent.kind].action, undo=undo)
         self._record(item, REMOVALS[item.kind].action)

@@ -562,12 +562,22 @@ def role_cleanup_calls(ctx: StepContext, role: str, dependents: RoleDependents) 
 def make_call(ctx: StepContext, call: Call) -> None:
     """Make one journaled call; a resource already gone counts as removed."""
 
+    gone: list[str] = []
+
     def action() -> CallReceipt:
         try:
             return call.action()
         except AwsCallError as error:
             if call.gone_is_done and error.code in NOT_FOUND_CODES:
+                gone.append(error.code)
                 return CallReceipt(request_id=error.request_id)
             raise
 
-    ctx.mutate(call.planned, action, describe=lambda _receipt: {"item": call.item.key})
+    def describe(_receipt: CallReceipt) -> dict[str, Any]:
+        details: dict[str, Any] = {"item": call.item.key}
+        if gone:
+            # The resource was gone already: nothing was changed by this call.
+            details["already_gone"] = gone[0]
+        return details
+
+    ctx.mutate(call.planned, action, describe=describe)

@@ -211,7 +211,7 @@ def test_rehearse_persistence_removes_backdoors(tmp_path: Path, kept_moto: None)
             "region": None,
             "created_by": made_by("AttachGroupPolicy"),
             "action": "removed",
-            "undo": f"none: removed with managed policy {ESCALATION_POLICY_ARN}",
+            "undo": f"none: removed with IAM group {ESCALATION_GROUP}",
         },
         {
             "kind": "iam-group",
@@ -300,6 +300,11 @@ def test_rehearse_persistence_removes_backdoors(tmp_path: Path, kept_moto: None)
         "organizations:DescribeAccount, organizations:DescribeOrganization and 8 more). The new "
         "key has the same rights. Leave it only ses:SendRawEmail (and ses:SendEmail if a consumer "
         "calls the API).\n"
+    ) in report
+    assert (
+        f"- [ ] Revoke the sessions of role {PIPELINE_ROLE} that the outside account may already "
+        "hold: they stay valid until they expire (up to 12 hours). In the IAM console, the "
+        "role's Revoke active sessions attaches AWSRevokeOlderSessions.\n"
     ) in report
     password = backdoor_password()
     assert password not in result.output

@@ -112,6 +112,7 @@ def test_resume_after_rollback_rotates_again(moto_session: boto3.Session, tmp_pa
         ("update-consumers", f"undone by {rollback_step}"),
         ("watch", f"undone by {rollback_step}"),
         ("deactivate", f"undone by {rollback_step}"),
+        ("delete-old-key", f"undone by {rollback_step}"),
     ]
     view = build_view(records, FixedClock().current)
     assert view.containment["leaked_key_now"] == "Active (rolled back)"
@@ -125,6 +126,10 @@ def test_resume_after_rollback_rotates_again(moto_session: boto3.Session, tmp_pa
     )
     assert "; undone by the rollback at " in view.key_times.containment.basis
     assert view.key_times.containment.basis.endswith(", so the leaked key is usable")
+    assert view.deferred == {}
+    [consumer] = view.consumers
+    assert consumer.verified is None
+    assert consumer.summary.startswith("put back on its previous credential by the rollback at ")
 
     console = RecordingConsole()
     clock = FixedClock()
@@ -163,6 +168,8 @@ def test_resume_after_rollback_rotates_again(moto_session: boto3.Session, tmp_pa
     assert view.containment["leaked_key_now"] == "Inactive"
     assert view.containment["contained"] == "yes: the leaked key is inactive"
     assert ", contained again at " in view.key_times.containment.basis
+    [consumer] = view.consumers
+    assert consumer.verified is True
     assert view.unfinished == [
         "Delete the old key after the watch window (on a later resume) (deferred)"
     ]
@@ -216,6 +223,26 @@ def test_refused_rollback_names_rollback_command(
     # The refused attempt is superseded by the one that went through.
     assert [(phase.kind, phase.status) for phase in phases if phase.kind == "rollback"] == [
         ("rollback", "ok")
+    ]
+
+
+def test_refused_rollback_leaves_incident_complete(
+    moto_session: boto3.Session, tmp_path: Path
+) -> None:
+    world = make_smtp_world(moto_session)
+    rotated(moto_session, world.leaked_key_id, tmp_path / "incident")
+
+    with pytest.raises(InputRequiredError):
+        rollback(moto_session, tmp_path / "incident", write_answers(tmp_path, "deactivate-old-key"))
+
+    records = list(read_journal(tmp_path / "incident" / "journal.jsonl"))
+    view = build_view(records, FixedClock().current)
+    assert [(phase.kind, phase.status) for phase in view.phases if phase.kind == "rollback"] == [
+        ("rollback", "failed")
+    ]
+    assert view.complete is True
+    assert view.unfinished == [
+        "Delete the old key after the watch window (on a later resume) (deferred)"
     ]
 
 

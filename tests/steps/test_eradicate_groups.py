@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 
 from remediate.core.records import RecordType
 from remediate.evidence.events import TrailEvent
-from remediate.evidence.persistence import PersistenceItem, items_from_events
+from remediate.evidence.persistence import PersistenceItem, group_item, items_from_events
+from remediate.steps.base import StepSpec
 from tests.helpers import CONSUMER_REGION, SMTP_USER, make_smtp_world, run_step
 from tests.steps.test_eradicate import ACCOUNT, Attacker, investigated
 
@@ -67,7 +68,6 @@ def test_group_and_policy_deleted(moto_session: boto3.Session) -> None:
     result = run_step(context, "eradicate")
 
     with_group = f"none: removed with IAM group {GROUP}"
-    with_policy = f"none: removed with managed policy {POLICY_ARN}"
     assert result.outputs["items"] == [
         {
             "kind": "group-membership",
@@ -83,7 +83,7 @@ def test_group_and_policy_deleted(moto_session: boto3.Session) -> None:
             "region": None,
             "created_by": events["attach"],
             "action": "removed",
-            "undo": with_policy,
+            "undo": with_group,
         },
         {
             "kind": "inline-policy",
@@ -125,7 +125,6 @@ def test_group_and_policy_deleted(moto_session: boto3.Session) -> None:
         ("DetachGroupPolicy", f"group {GROUP}"),
         ("DeleteGroupPolicy", f"group {GROUP}"),
         ("DeleteGroup", GROUP),
-        ("DetachGroupPolicy", f"group {GROUP}"),
         ("DeletePolicy", POLICY_ARN),
     ]
     check = context.journal.last(RecordType.CHECK, name="persistence-removed")
@@ -175,6 +174,30 @@ def test_group_holding_operator_kept(moto_session: boto3.Session) -> None:
     ) in context.console.lines
     assert [group["GroupName"] for group in iam.list_groups()["Groups"]] == [GROUP]
     assert context.journal.of_type(RecordType.AWS_INTENT) == []
+
+
+def test_call_on_gone_resource_says_so(moto_session: boto3.Session) -> None:
+    """A removal whose target is already gone is journaled as nothing to do, not as a change."""
+    from remediate.engine.audit import timeline
+    from remediate.report.response import build_actions
+    from remediate.steps.eradication import make_call, removal_calls
+
+    world = make_smtp_world(moto_session)
+    context = investigated(moto_session, world.leaked_key_id)
+    context.enter_step(StepSpec(id="eradicate", kind="eradicate", title="Eradicate"))
+    [call] = removal_calls(context, group_item(GROUP), {}, account_id=ACCOUNT)
+
+    make_call(context, call)
+
+    result = context.journal.last(RecordType.AWS_RESULT)
+    assert result.get("ok") is True
+    assert result.get("details") == {"item": f"iam-group.{GROUP}", "already_gone": "NoSuchEntity"}
+    records = context.journal.records
+    # The in-memory journal of a test context has no incident.opened record; any record serves.
+    [action] = build_actions(records, result)
+    assert action.outcome == "nothing to do: already gone (NoSuchEntity)"
+    [line] = [entry.text for entry in timeline(records) if "DeleteGroup" in entry.text]
+    assert ": nothing to do, already gone (NoSuchEntity), request ID " in line
 
 
 def test_unreadable_group_kept(moto_session: boto3.Session) -> None:
