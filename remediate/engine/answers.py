@@ -110,7 +110,7 @@ class AnswerPolicy:
             return question.default, AnswerSource.DEFAULT
 
         if not self.interactive or self.prompter is None:
-            raise InputRequiredError(self._unanswered(question), next_step=self.resume_hint or None)
+            raise InputRequiredError(self._unanswered(question), next_step=self._next_command())
         return validate_answer(
             question, self.prompter.ask(question), "the prompt"
         ), AnswerSource.PROMPT
@@ -126,6 +126,14 @@ class AnswerPolicy:
             f"{question.message} This question has no default: answer it with "
             f"`{question.id}:` under `answers:` in the answers file."
         )
+
+    def _next_command(self) -> str | None:
+        """Return the command that continues, naming the answers file this run was given."""
+        path = self.answers.path if self.answers else None
+        hint = self.resume_hint
+        if path is not None and hint.startswith(("remediate resume ", "remediate rollback ")):
+            return f"{hint} --answers {path}"
+        return hint or None
 
     def _where(self) -> str:
         path = self.answers.path if self.answers else None

@@ -61,6 +61,16 @@ def test_yes_without_approval_stops() -> None:
     assert caught.value.next_step == "remediate resume incidents/x"
 
 
+def test_refusal_names_answers_file() -> None:
+    """The next command repeats the answers file, so that it reads the edited file again."""
+    policy = AnswerPolicy(answers=answers(), resume_hint="remediate resume incidents/x")
+
+    with pytest.raises(InputRequiredError) as caught:
+        policy.resolve(DEACTIVATE)
+
+    assert caught.value.next_step == "remediate resume incidents/x --answers answers.yaml"
+
+
 def test_rehearsal_approves_everything() -> None:
     assert AnswerPolicy(assume_yes=True, approve_all=True).resolve(DEACTIVATE) == (True, "approval")
 

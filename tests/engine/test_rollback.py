@@ -213,8 +213,9 @@ def test_refused_rollback_names_rollback_command(
     with pytest.raises(InputRequiredError) as refused:
         rollback(moto_session, tmp_path / "incident", write_answers(tmp_path, "deactivate-old-key"))
 
-    assert refused.value.next_step is not None
-    assert f"remediate rollback {tmp_path / 'incident'}" in refused.value.next_step
+    assert refused.value.next_step == (
+        f"remediate rollback {tmp_path / 'incident'} --answers {tmp_path / 'rollback.yaml'}"
+    )
 
     rollback(moto_session, tmp_path / "incident", write_answers(tmp_path, "rollback"))
 
