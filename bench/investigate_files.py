@@ -2,9 +2,10 @@
 
 Usage: python bench/investigate_files.py [--records N] [--files N] [--runs N] [--dir DIR]
 
-It writes a trail of N records (default 1,000,000) in about 200 gzipped log
-files, laid out as CloudTrail delivers them (one line per file, records
-starting with eventVersion), once; later runs reuse it. The leaked key made
+The first run writes a trail of N records (default 1,000,000) in about 200
+gzipped log files, and later runs reuse it. The files are laid out as
+CloudTrail delivers them: one line per file, each record starting with
+eventVersion. The leaked key made
 one record in a thousand, spread over every file, so no file can be skipped
 unread. The same trail is read three ways, each to /dev/null:
 

@@ -128,7 +128,7 @@ class AnswerPolicy:
         )
 
     def _next_command(self) -> str | None:
-        """Return the command that continues, naming the answers file this run was given."""
+        """Return the command that continues the incident, with the answers file this run read."""
         path = self.answers.path if self.answers else None
         hint = self.resume_hint
         if path is not None and hint.startswith(("remediate resume ", "remediate rollback ")):

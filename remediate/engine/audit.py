@@ -93,9 +93,11 @@ def _call(intent: Record, result: Record | None) -> str:
     request = f"request ID {result.get('request_id') or 'none'}"
     if result.get("ok"):
         details = dict(result.get("details") or {})
-        gone = details.pop("already_gone", None)
-        if gone:
-            return f"{call}: nothing to do, already gone ({gone}), {request}{_details(details)}"
+        not_found = details.pop("already_gone", None)
+        if not_found:
+            return (
+                f"{call}: nothing to do, already gone ({not_found}), {request}{_details(details)}"
+            )
         return f"{call}: succeeded, {request}{_details(details)}"
     return f"{call}: failed with {result.get('error_code')}, {request}: {result.get('error')}"
 
@@ -110,7 +112,7 @@ def _opened(record: Record) -> str:
     mode = "dry run" if record.get("dry_run") else str(record.get("mode"))
     endpoint = record.get("endpoint")
     if record.get("mode") == "rehearse":
-        # moto answers a rehearsal's calls in-process, whatever AWS address they name.
+        # moto handles a rehearsal's calls in-process, whatever AWS endpoint they name.
         endpoint = "moto in this process (no call reaches AWS)"
     return (
         f"incident {record.get('incident_id')} opened for {record.get('access_key_id')} "

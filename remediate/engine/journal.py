@@ -121,15 +121,20 @@ class Journal:
                 return record
         return None
 
+    def last_lifecycle(self, step_id: str) -> Record | None:
+        """Return the step's last lifecycle record (started, finished, ...), or None."""
+        for record in reversed(self._records):
+            if record.type in STEP_LIFECYCLE and record.step == step_id:
+                return record
+        return None
+
     def finished(self, step_id: str) -> Record | None:
         """Return the step's step.finished record if that is its last lifecycle record, else None.
 
         A step that finished and was then reopened (by a rollback) is not finished.
         """
-        for record in reversed(self._records):
-            if record.type in STEP_LIFECYCLE and record.step == step_id:
-                return record if record.type == RecordType.STEP_FINISHED else None
-        return None
+        record = self.last_lifecycle(step_id)
+        return record if record is not None and record.type == RecordType.STEP_FINISHED else None
 
 
 def _append_line(path: Path, line: str) -> None:

@@ -21,7 +21,6 @@ from remediate.core.errors import (
     VerificationError,
 )
 from remediate.core.interaction import Console, Prompter
-from remediate.core.records import STEP_LIFECYCLE
 from remediate.core.timeutil import Clock, utc_now
 from remediate.engine.answers import AnswerPolicy, load_answers
 from remediate.engine.consumers_file import load_consumers
@@ -408,10 +407,8 @@ def _reopen_undone_steps(
         spec
         for spec in playbook.steps
         if spec.kind in UNDONE_BY_ROLLBACK
-        and (
-            context.journal.finished(spec.id) is not None
-            or _last_state(context, spec.id) == RecordType.STEP_DEFERRED
-        )
+        and (last := context.journal.last_lifecycle(spec.id)) is not None
+        and last.type in (RecordType.STEP_FINISHED, RecordType.STEP_DEFERRED)
     ]
     for spec in reopened:
         context.journal.append(
@@ -425,14 +422,6 @@ def _reopen_undone_steps(
         context.console.info(
             f"Reopened, to run again on `remediate resume {incident.path}`: {titles}."
         )
-
-
-def _last_state(context: RunContext, step_id: str) -> str | None:
-    """Return the type of the step's last lifecycle record, or None before it ran."""
-    for record in reversed(context.journal.records):
-        if record.type in STEP_LIFECYCLE and record.step == step_id:
-            return record.type
-    return None
 
 
 def _resumed_policy(

@@ -174,10 +174,10 @@ def conflicting_copies(events: Iterable[TrailEvent]) -> list[tuple[TrailEvent, T
     Copies of one event agree on its time; two records with one eventID and
     different times are two events, or one record was altered.
     """
-    kept: dict[tuple[str, str | None, str | None], TrailEvent] = {}
+    first_copies: dict[tuple[str, str | None, str | None], TrailEvent] = {}
     pairs = []
     for event in sort_events(events):
-        first = kept.setdefault(event.dedup_key, event)
+        first = first_copies.setdefault(event.dedup_key, event)
         if first is not event and first.event_time != event.event_time:
             pairs.append((first, event))
     return pairs

@@ -130,10 +130,10 @@ def describe_extra_rights(extra: list[dict[str, Any]]) -> str:
     parts = []
     for item in extra:
         actions = list(item["actions"])
-        shown = ", ".join(actions[:3]) + (
-            f" and {len(actions) - 3} more" if len(actions) > 3 else ""
-        )
-        parts.append(f"{item['source']} ({shown})")
+        listed = ", ".join(actions[:3])
+        if len(actions) > 3:
+            listed += f" and {len(actions) - 3} more"
+        parts.append(f"{item['source']} ({listed})")
     return "; ".join(parts)
 
 

@@ -431,7 +431,7 @@ def sending_table(investigation: Investigation) -> Table:
                 describe_account(region.account) if region.account else "-",
                 "none" if region.baseline is None else f"{region.baseline:g}",
                 ", ".join(flag.kind for flag in region.flags) or "-",
-                # From the first flagged point's start to the last one's end, as the report says.
+                # From the first flagged point's start to the last one's end, as in the report.
                 f"{format_timestamp(window[0])} to "
                 f"{format_timestamp(window[1] + DATA_POINT_INTERVAL)}"
                 if window

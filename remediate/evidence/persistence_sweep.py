@@ -520,7 +520,7 @@ class _AccountReader:
         attacker = self.attacker_versions.get(policy_arn, set()) | {version_id}
         others = [entry for entry in versions if entry.version_id not in attacker]
         older = [entry for entry in others if entry.create_date <= version.create_date]
-        # NOTE: IAM does not say which version was the default before; the newest version
+        # NOTE: IAM keeps no record of the previous default version. The newest version
         # older than the attacker's is a guess, so the question names it.
         restore = (older or others)[-1] if others and version.is_default else None
         return {

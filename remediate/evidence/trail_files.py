@@ -249,12 +249,12 @@ def _keep_matching(document: ParsedDocument, needles: Sequence[bytes]) -> Parsed
     if document.skip_reason is not None:
         return document
     keys = [needle.decode() for needle in needles]
-    kept = tuple(
+    matching = tuple(
         event
         for event in document.events
         if any(key in json.dumps(event.raw, ensure_ascii=False) for key in keys)
     )
-    return replace(document, events=kept)
+    return replace(document, events=matching)
 
 
 def _parse_document(document: Any) -> ParsedDocument:

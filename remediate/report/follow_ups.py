@@ -114,24 +114,24 @@ def _key_follow_ups(facts: FollowUpFacts) -> list[str]:
 def _still_granted(extra: list[dict[str, Any]], facts: FollowUpFacts) -> list[dict[str, Any]]:
     """Leave out the grants that eradication removed from the user (a group, an attachment)."""
     user = facts.user_name
-    gone: set[str] = set()
+    removed: set[str] = set()
     for item in facts.eradication:
         if item.action != "removed":
             continue
         if item.kind == "iam-group":
-            gone.add(f"group {item.name}:")
+            removed.add(f"group {item.name}:")
         elif item.kind == "group-membership" and item.name.startswith(f"user/{user}/"):
-            gone.add(f"group {item.name.removeprefix(f'user/{user}/')}:")
+            removed.add(f"group {item.name.removeprefix(f'user/{user}/')}:")
         elif item.kind == "policy-attachment" and item.name.startswith(f"user/{user}/"):
-            gone.add(f"attached {item.name.rsplit('/', 1)[-1]}")
+            removed.add(f"attached {item.name.rsplit('/', 1)[-1]}")
         elif item.kind == "inline-policy" and item.name.startswith(f"user/{user}/"):
-            gone.add(f"inline {item.name.rsplit('/', 1)[-1]}")
+            removed.add(f"inline {item.name.rsplit('/', 1)[-1]}")
     return [
         entry
         for entry in extra
         if not any(
             str(entry["source"]) == prefix or str(entry["source"]).startswith(prefix + " ")
-            for prefix in gone
+            for prefix in removed
         )
     ]
 
@@ -200,17 +200,18 @@ def _attacker_follow_ups(facts: FollowUpFacts) -> list[str]:
     for item in facts.eradication:
         if item.action != "kept" or item.created_by is None:
             continue
-        made = f"created by {item.created_by.event_name} at {item.created_by.event_time}"
+        creation = f"created by {item.created_by.event_name} at {item.created_by.event_time}"
         if item.kind == "production-access-request":
             if item.region not in pending:
                 items.append(
                     f"Ask AWS Support to withdraw the production-access request in {item.region} "
-                    f"({made}); no API withdraws it."
+                    f"({creation}); no API withdraws it."
                 )
             continue
         region = f" ({item.region})" if item.region else ""
         items.append(
-            f"Decide what to do with the {item.kind} {item.name}{region}, {made}, which was kept."
+            f"Decide what to do with the {item.kind} {item.name}{region}, {creation}, which "
+            "was kept."
         )
     for item in facts.eradication:
         if item.kind == "role-trust" and item.action == "reverted":

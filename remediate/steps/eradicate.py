@@ -339,12 +339,12 @@ class _Eradication:
         if self._touches_protected(found.item, removed):
             return
         members = ", ".join(dependents.members) or "none"
-        held = (
+        holdings = (
             f"Deleting it first removes its members ({members}) from it and "
             f"{len(dependents.attached_policies) + len(dependents.inline_policies)} "
             "policy(ies)."
         )
-        if not self._approved(found, held + " " + REMOVALS[IAM_GROUP].consequence):
+        if not self._approved(found, holdings + " " + REMOVALS[IAM_GROUP].consequence):
             self._record(found.item, KEPT)
             return
         calls = group_deletion_calls(self.ctx, group, dependents, **self._account())
@@ -376,12 +376,12 @@ class _Eradication:
 
         versions = f"{len(dependents.versions)} older version(s)"
         if attached:
-            held = (
+            holdings = (
                 f"Deleting it first detaches it from {', '.join(attached)} and deletes {versions}."
             )
         else:
-            held = f"It is attached to nothing now; deleting it first deletes {versions}."
-        if not self._approved(found, held + " " + REMOVALS[MANAGED_POLICY].consequence):
+            holdings = f"It is attached to nothing now; deleting it first deletes {versions}."
+        if not self._approved(found, holdings + " " + REMOVALS[MANAGED_POLICY].consequence):
             self._record(found.item, KEPT)
             return
         calls = policy_deletion_calls(self.ctx, policy_arn, dependents, **self._account())

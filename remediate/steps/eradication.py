@@ -425,40 +425,35 @@ def _policy_version_calls(
     return calls
 
 
+def _removals(ctx: StepContext, items: list[PersistenceItem], *, account_id: str) -> list[Call]:
+    """List the calls that remove each item in turn, as a dependent of something deleted."""
+    return [call for item in items for call in removal_calls(ctx, item, {}, account_id=account_id)]
+
+
 def group_deletion_calls(
     ctx: StepContext, group: str, dependents: GroupDependents, *, account_id: str
 ) -> list[Call]:
     """List the calls that delete a group, after its members and policies."""
-    calls = [
-        call
-        for dependent in group_dependents(group, dependents)
-        for call in removal_calls(ctx, dependent, {}, account_id=account_id)
-    ]
-    return calls + removal_calls(ctx, PersistenceItem(IAM_GROUP, group), {}, account_id=account_id)
+    items = [*group_dependents(group, dependents), PersistenceItem(IAM_GROUP, group)]
+    return _removals(ctx, items, account_id=account_id)
 
 
 def policy_deletion_calls(
     ctx: StepContext, policy_arn: str, dependents: PolicyDependents, *, account_id: str
 ) -> list[Call]:
     """List the calls that delete a managed policy, after its attachments and older versions."""
-    calls = [
-        call
-        for dependent in policy_dependents(policy_arn, dependents)
-        for call in removal_calls(ctx, dependent, {}, account_id=account_id)
+    items = [
+        *policy_dependents(policy_arn, dependents),
+        PersistenceItem(MANAGED_POLICY, policy_arn),
     ]
-    item = PersistenceItem(MANAGED_POLICY, policy_arn)
-    return calls + removal_calls(ctx, item, {}, account_id=account_id)
+    return _removals(ctx, items, account_id=account_id)
 
 
 def user_deletion_calls(
     ctx: StepContext, user: str, attachments: UserAttachments, *, account_id: str
 ) -> list[Call]:
     """List the calls that delete a user, after everything IAM requires gone first."""
-    calls = [
-        call
-        for dependent in user_dependents(user, attachments)
-        for call in removal_calls(ctx, dependent, {}, account_id=account_id)
-    ]
+    calls = _removals(ctx, user_dependents(user, attachments), account_id=account_id)
     calls += user_cleanup_calls(ctx, user, attachments)
     return calls + removal_calls(ctx, PersistenceItem(IAM_USER, user), {}, account_id=account_id)
 
@@ -562,22 +557,22 @@ def role_cleanup_calls(ctx: StepContext, role: str, dependents: RoleDependents) 
 def make_call(ctx: StepContext, call: Call) -> None:
     """Make one journaled call; a resource already gone counts as removed."""
 
-    gone: list[str] = []
+    not_found: list[str] = []
 
     def action() -> CallReceipt:
         try:
             return call.action()
         except AwsCallError as error:
             if call.gone_is_done and error.code in NOT_FOUND_CODES:
-                gone.append(error.code)
+                not_found.append(error.code)
                 return CallReceipt(request_id=error.request_id)
             raise
 
     def describe(_receipt: CallReceipt) -> dict[str, Any]:
         details: dict[str, Any] = {"item": call.item.key}
-        if gone:
-            # The resource was gone already: nothing was changed by this call.
-            details["already_gone"] = gone[0]
+        if not_found:
+            # The resource was gone already, so this call changed nothing.
+            details["already_gone"] = not_found[0]
         return details
 
     ctx.mutate(call.planned, action, describe=describe)

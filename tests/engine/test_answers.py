@@ -62,7 +62,7 @@ def test_yes_without_approval_stops() -> None:
 
 
 def test_refusal_names_answers_file() -> None:
-    """The next command repeats the answers file, so that it reads the edited file again."""
+    """The next command repeats --answers, so that the edited file is read again."""
     policy = AnswerPolicy(answers=answers(), resume_hint="remediate resume incidents/x")
 
     with pytest.raises(InputRequiredError) as caught:
